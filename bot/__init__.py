@@ -1,0 +1,1 @@
+"""Priemnaya: a chatbot through which residents reach their local authorities."""

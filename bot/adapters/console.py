@@ -1,0 +1,72 @@
+"""A terminal chat with the bot through the same core: buttons are shown as numbered choices."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.core.types import Button, Incoming, Platform, Reply
+
+QUIT_WORDS = frozenset({"/quit", "/exit"})
+
+
+class ConsoleChat:
+    """Turns typed lines into `Incoming` and replies into text. A number or a button's label presses it."""
+
+    def __init__(
+        self,
+        feed: Callable[[Incoming], Awaitable[list[Reply]]],
+        user_id: str | None = None,
+        display_name: str | None = None,
+    ) -> None:
+        self._feed = feed
+        self.user_id = user_id or getpass.getuser()
+        self.display_name = display_name or self.user_id
+        self._buttons: list[Button] = []
+
+    async def say(self, line: str) -> str:
+        """Send one typed line to the bot and return what the terminal shows in reply."""
+        replies = await self._feed(self._incoming(line.strip()))
+        return "\n\n".join(self._render(reply) for reply in replies)
+
+    def _incoming(self, line: str) -> Incoming:
+        button = self._pressed(line)
+        return Incoming(
+            platform=Platform.CONSOLE,
+            user_id=self.user_id,
+            chat_id=self.user_id,
+            text=None if button else line,
+            payload=button.payload if button else None,
+            display_name=self.display_name,
+        )
+
+    def _pressed(self, line: str) -> Button | None:
+        if line.isdigit() and 1 <= int(line) <= len(self._buttons):
+            return self._buttons[int(line) - 1]
+        folded = line.casefold()
+        return next((button for button in self._buttons if button.text.casefold() == folded), None)
+
+    def _render(self, reply: Reply) -> str:
+        lines = [reply.text]
+        if reply.buttons:
+            self._buttons = [button for row in reply.buttons for button in row]
+            lines += [f"  [{number}] {button.text}" for number, button in enumerate(self._buttons, start=1)]
+        return "\n".join(lines)
+
+    async def run(self, source: TextIO = sys.stdin, sink: TextIO = sys.stdout) -> None:
+        """Read lines until end of input or /quit, printing the bot's replies."""
+        sink.write("Console chat with the bot. Press a button by typing its number; /quit to leave.\n\n")
+        sink.write(await self.say("/start") + "\n")
+        loop = asyncio.get_running_loop()
+        while True:
+            sink.write("\n> ")
+            sink.flush()
+            line = await loop.run_in_executor(None, source.readline)
+            if not line or line.strip() in QUIT_WORDS:
+                sink.write("\n")
+                return
+            if line.strip():
+                sink.write(await self.say(line) + "\n")

@@ -1,0 +1,100 @@
+"""Command line: `python -m bot run | chat | db upgrade | db current`; exit codes scripts can rely on."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.texts import TextsError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+log = logging.getLogger("bot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Priemnaya: residents' chatbot.")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="path to bot.toml (default: $PRIEMNAYA_CONFIG or ./bot.toml)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run every configured platform; the console chat when none has a token")
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--user", default=None, help="the resident id to chat as (default: your login name)")
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations (the bot also does it on start)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db_commands.add_parser("current", help="print the schema revision of the database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        configure_logging(config, quiet=args.command in ("chat", "run") and not config.enabled_platforms)
+        return asyncio.run(dispatch(args, config))
+    except (ConfigError, TextsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def configure_logging(config: Config, *, quiet: bool) -> None:
+    """Log to stderr; in the console chat only warnings and errors, so the conversation stays readable."""
+    level = logging.getLevelName(config.settings.bot.log_level)
+    logging.basicConfig(
+        level=max(level, logging.WARNING) if quiet else level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def dispatch(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "db":
+        return await database_command(args, config)
+    if args.command == "run" and config.enabled_platforms:
+        print(
+            f"error: {', '.join(config.enabled_platforms)} configured, but this version has no adapter "
+            "for it yet; remove the token to use the console chat",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    return await console_chat(config, getattr(args, "user", None))
+
+
+async def console_chat(config: Config, user: str | None) -> int:
+    from bot.adapters.console import ConsoleChat
+    from bot.app import Application
+
+    app = await Application.start(config)
+    try:
+        await ConsoleChat(app.dispatcher.feed, user_id=user).run()
+    finally:
+        await app.close()
+    return EXIT_OK
+
+
+async def database_command(args: argparse.Namespace, config: Config) -> int:
+    from bot.app import create_database_engine
+    from storage.db import current_revision, upgrade
+
+    engine = create_database_engine(config)
+    try:
+        if args.db_command == "upgrade":
+            await upgrade(engine, args.revision)
+        print(f"database schema revision: {await current_revision(engine) or 'none'}")
+    finally:
+        await engine.dispose()
+    return EXIT_OK

@@ -1,0 +1,142 @@
+"""Load and validate `bot.toml`, with secrets optionally taken from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+DEFAULT_CONFIG_PATH = Path("bot.toml")
+CONFIG_PATH_ENV = "PRIEMNAYA_CONFIG"
+
+# Environment variables that override a setting, so secrets never need to be written into the file.
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "PRIEMNAYA_TELEGRAM_TOKEN": ("telegram", "token"),
+    "PRIEMNAYA_VK_TOKEN": ("vk", "token"),
+    "PRIEMNAYA_DATABASE_URL": ("database", "url"),
+    "PRIEMNAYA_DATABASE_PASSWORD": ("database", "password"),
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and what was expected."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BotSettings(_Section):
+    authority: str = Field(min_length=1)
+    texts: str = "texts/ru.toml"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///data/priemnaya.sqlite3"
+    password: SecretStr | None = None
+    echo: bool = False
+
+    @model_validator(mode="after")
+    def _known_driver(self) -> DatabaseSettings:
+        if not self.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("url must start with 'sqlite+aiosqlite://' or 'postgresql+asyncpg://' (an async driver)")
+        return self
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+
+
+class VkSettings(_Section):
+    token: SecretStr | None = None
+    group_id: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _group_with_token(self) -> VkSettings:
+        if self.token is not None and self.group_id is None:
+            raise ValueError("group_id is required when a VK token is set (the numeric id of the community)")
+        return self
+
+
+class Settings(_Section):
+    bot: BotSettings
+    database: DatabaseSettings = DatabaseSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    vk: VkSettings = VkSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Validated settings plus the directory relative paths in them are resolved against."""
+
+    settings: Settings
+    base_dir: Path
+
+    def path(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def texts_path(self) -> Path:
+        return self.path(self.settings.bot.texts)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with relative SQLite paths resolved against the config directory."""
+        url = self.settings.database.url
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith(prefix) and url != prefix + ":memory:":
+            return prefix + str(self.path(url[len(prefix) :]))
+        return url
+
+    @property
+    def enabled_platforms(self) -> list[str]:
+        s = self.settings
+        return [name for name, section in (("telegram", s.telegram), ("vk", s.vk)) if section.token]
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, merge with environment overrides and validate the configuration file."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        path = Path(environ.get(CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found (copy bot.toml from the repository)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        value = environ.get(variable)
+        if value:
+            target = raw.setdefault(section, {})
+            if isinstance(target, dict):
+                target[key] = value
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(f"  {_describe(error)}" for error in exc.errors())
+        raise ConfigError(f"{path}: invalid configuration:\n{problems}") from None
+    return Config(settings=settings, base_dir=path.resolve().parent)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One validation error as '[section] key: what was expected, got what'."""
+    loc = [str(part) for part in error["loc"]]
+    where = f"[{loc[0]}]" + (f" {'.'.join(loc[1:])}" if len(loc) > 1 else "") if loc else "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown {'section' if len(loc) == 1 else 'setting'}"
+    if kind == "missing":
+        return f"{where}: required value is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = f"{message[0].lower()}{message[1:]}"
+    given = error.get("input")
+    # A whole section is never echoed back: it may hold a token.
+    return f"{where}: {message}" if isinstance(given, Mapping) else f"{where}: {message}, got {given!r}"

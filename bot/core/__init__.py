@@ -1,0 +1,1 @@
+"""The platform-free core: neutral message types, routing and per-resident dialog state."""

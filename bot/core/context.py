@@ -1,0 +1,37 @@
+"""The context a handler gets: the incoming message, the resident, their dialog state, and where replies go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core.types import Button, Incoming, Keyboard, Reply
+from bot.texts import Texts
+from storage.models import Resident
+from storage.uow import UnitOfWork
+
+
+@dataclass
+class Context:
+    incoming: Incoming
+    resident: Resident
+    texts: Texts
+    uow: UnitOfWork
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    args: str = ""
+    replies: list[Reply] = field(default_factory=list)
+
+    def answer(self, text: str, buttons: Keyboard | list[list[Button]] = ()) -> None:
+        """Queue a message to the resident; buttons are rows of `Button`."""
+        self.replies.append(Reply(text=text, buttons=tuple(tuple(row) for row in buttons)))
+
+    def set_state(self, state: str, **data: Any) -> None:
+        """Move the resident to a dialog step; `data` is merged into what the dialog has gathered."""
+        self.state = state
+        self.data.update(data)
+
+    def clear_state(self) -> None:
+        """Leave any dialog and forget what it gathered."""
+        self.state = None
+        self.data = {}

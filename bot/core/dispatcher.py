@@ -1,0 +1,117 @@
+"""The dispatcher: one `Incoming` in, the replies out, with the dialog state loaded and saved around it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable, Iterable
+
+from bot.core.context import Context
+from bot.core.routing import Handler, Router
+from bot.core.types import Incoming, Reply
+from bot.texts import Texts
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Routes by command, then button payload, then dialog state, then free text; anything else falls back.
+
+    Each update runs in one unit of work: the handler's changes and the new dialog state commit together,
+    or not at all. Updates of one resident are handled one at a time, in arrival order.
+    """
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], texts: Texts, routers: Iterable[Router]) -> None:
+        self._uow_factory = uow_factory
+        self._texts = texts
+        self._commands: dict[str, Handler] = {}
+        self._buttons: dict[str, Handler] = {}
+        self._states: dict[str, Handler] = {}
+        self._free_text: Handler | None = None
+        self._fallback: Handler | None = None
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        for router in routers:
+            self._include(router)
+
+    def _include(self, router: Router) -> None:
+        for mine, theirs in (
+            (self._commands, router.commands),
+            (self._buttons, router.buttons),
+            (self._states, router.states),
+        ):
+            clash = mine.keys() & theirs.keys()
+            if clash:
+                raise ValueError(f"router {router.name!r} registers {sorted(clash)} a second time")
+            mine.update(theirs)
+        if router.free_text is not None:
+            if self._free_text is not None:
+                raise ValueError(f"router {router.name!r}: free text is handled twice")
+            self._free_text = router.free_text
+        if router.fallback is not None:
+            if self._fallback is not None:
+                raise ValueError(f"router {router.name!r}: the fallback is registered twice")
+            self._fallback = router.fallback
+
+    async def feed(self, incoming: Incoming) -> list[Reply]:
+        """Handle one update and return what to show the resident. Never raises for a handler's failure."""
+        key = (incoming.platform.value, incoming.user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            return await self._handle(incoming)
+
+    async def _handle(self, incoming: Incoming) -> list[Reply]:
+        try:
+            async with self._uow_factory() as uow:
+                resident = await uow.residents.get_or_create(
+                    incoming.platform.value, incoming.user_id, incoming.display_name
+                )
+                state, data = await uow.dialogs.load(resident.id)
+                ctx = Context(incoming=incoming, resident=resident, texts=self._texts, uow=uow)
+                ctx.state, ctx.data = state, dict(data)
+                handler = self._resolve(ctx)
+                await handler(ctx)
+                if (ctx.state, ctx.data) != (state, data):
+                    await uow.dialogs.save(resident.id, ctx.state, ctx.data)
+                await uow.commit()
+                return ctx.replies
+        except Exception:
+            log.exception("failed to handle an update from %s:%s", incoming.platform.value, incoming.user_id)
+            return [Reply(text=self._texts("errors.internal"))]
+
+    def _resolve(self, ctx: Context) -> Handler:
+        incoming = ctx.incoming
+        command = incoming.command
+        if command is not None:
+            name, ctx.args = command
+            return self._commands.get(name) or self._otherwise
+        if incoming.payload is not None:
+            return self._button(ctx, incoming.payload)
+        if ctx.state is not None:
+            handler = self._states.get(ctx.state)
+            if handler is not None:
+                return handler
+            log.warning("unknown dialog state %r of resident %s: reset", ctx.state, ctx.resident.id)
+            ctx.clear_state()
+        if incoming.text and self._free_text is not None:
+            return self._free_text
+        return self._otherwise
+
+    def _button(self, ctx: Context, payload: str) -> Handler:
+        """The handler of the longest registered prefix of the payload, split at ':'."""
+        parts = payload.split(":")
+        for size in range(len(parts), 0, -1):
+            handler = self._buttons.get(":".join(parts[:size]))
+            if handler is not None:
+                ctx.args = ":".join(parts[size:])
+                return handler
+        return self._otherwise
+
+    async def _otherwise(self, ctx: Context) -> None:
+        if self._fallback is not None:
+            await self._fallback(ctx)
+        else:
+            ctx.answer(self._texts("errors.not_understood"))

@@ -1,0 +1,83 @@
+"""The main menu: greeting, help, cancel, honest notes on features still to come, and the polite fallback."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.routing import Router
+from bot.core.types import Button, Keyboard
+from bot.texts import Texts
+
+router = Router("menu")
+
+ASK_QUESTION = "menu:ask"
+OPEN_APPEAL = "menu:appeal"
+MY_APPEALS = "menu:my"
+HELP = "menu:help"
+MAIN_MENU = "menu:main"
+
+
+def main_menu(texts: Texts) -> Keyboard:
+    return (
+        (Button(texts("menu.ask_question"), ASK_QUESTION), Button(texts("menu.open_appeal"), OPEN_APPEAL)),
+        (Button(texts("menu.my_appeals"), MY_APPEALS), Button(texts("menu.help"), HELP)),
+    )
+
+
+def show_menu(ctx: Context, text: str) -> None:
+    ctx.answer(text, main_menu(ctx.texts))
+
+
+@router.command("start")
+async def start(ctx: Context) -> None:
+    ctx.clear_state()
+    name = ctx.resident.display_name
+    greeting = ctx.texts("menu.greeting", name=name) if name else ctx.texts("menu.greeting_anonymous")
+    show_menu(ctx, greeting)
+
+
+@router.command("menu")
+@router.button(MAIN_MENU)
+async def menu(ctx: Context) -> None:
+    show_menu(ctx, ctx.texts("menu.prompt"))
+
+
+@router.command("help")
+@router.button(HELP)
+async def help_(ctx: Context) -> None:
+    show_menu(ctx, ctx.texts("help.text"))
+
+
+@router.command("cancel")
+async def cancel(ctx: Context) -> None:
+    was_in_dialog = ctx.state is not None
+    ctx.clear_state()
+    show_menu(ctx, ctx.texts("cancel.done" if was_in_dialog else "cancel.nothing"))
+
+
+@router.button(ASK_QUESTION)
+async def ask_question(ctx: Context) -> None:
+    show_menu(ctx, ctx.texts("not_ready.ask_question"))
+
+
+@router.button(OPEN_APPEAL)
+async def open_appeal(ctx: Context) -> None:
+    show_menu(ctx, ctx.texts("not_ready.open_appeal"))
+
+
+@router.button(MY_APPEALS)
+async def my_appeals(ctx: Context) -> None:
+    show_menu(ctx, ctx.texts("not_ready.my_appeals"))
+
+
+@router.otherwise()
+async def not_understood(ctx: Context) -> None:
+    incoming = ctx.incoming
+    if incoming.command is not None:
+        key = "errors.unknown_command"
+    elif incoming.payload is not None:
+        key = "errors.stale_button"
+    elif incoming.photos or incoming.location is not None:
+        key = "errors.unexpected_attachment"
+    else:
+        key = "errors.not_understood"
+    show_menu(ctx, ctx.texts(key))
