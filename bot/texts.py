@@ -36,7 +36,7 @@ class Texts:
             raise TextsError(f"{path}: not valid TOML: {exc}") from None
         return cls(_flatten(raw, str(path)), source=str(path))
 
-    def keys(self) -> set[str]:
+    def defined_keys(self) -> set[str]:
         return set(self._entries)
 
     def __call__(self, key: str, **values: object) -> str:

@@ -23,18 +23,28 @@ def create_engine(url: str, *, password: str | None = None, echo: bool = False) 
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(parsed, echo=echo, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Enforce foreign keys and let readers work while one writer commits."""
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Enforce foreign keys, let readers work while one writer commits, and leave BEGIN to `_sqlite_begin`.
+
+    The sqlite3 driver's own transaction handling would let a SAVEPOINT release commit the whole
+    transaction; emitting BEGIN ourselves gives SQLite the same transaction semantics as PostgreSQL.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,129 @@
+"""Shared fixtures: a real SQLite file or a fresh real PostgreSQL database per test, a migrated app, a chat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.adapters.console import ConsoleChat
+from bot.app import Application
+from bot.config import Config, load_config
+from storage.db import create_engine, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("PRIEMNAYA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
+    """A bot.toml for a test, pointing at the repository's texts and the given database."""
+    path = directory / "bot.toml"
+    path.write_text(
+        f'[bot]\nauthority = "Администрация города Тестовска"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n'
+        f'[database]\nurl = "{database_url}"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion on a private event loop, from sync code that may sit inside another loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+class PostgresServer:
+    """Creates a migrated template database once, then a fresh copy of it for each test (synchronous API)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.template = f"priemnaya_template_{uuid.uuid4().hex[:8]}"
+        self.created: list[str] = []
+
+    def _dsn(self, database: str) -> str:
+        return self.url.set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+    async def _admin(self, sql: str) -> None:
+        connection = await asyncpg.connect(self._dsn(self.url.database or "postgres"), timeout=5)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    async def _prepare(self) -> None:
+        await self._admin(f'CREATE DATABASE "{self.template}"')
+        engine = create_engine(self.url.set(database=self.template).render_as_string(hide_password=False))
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    def prepare(self) -> None:
+        run_in_own_loop(self._prepare())
+
+    def fresh_database(self) -> str:
+        name = f"priemnaya_test_{uuid.uuid4().hex[:12]}"
+        run_in_own_loop(self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        for name in [*self.created, self.template]:
+            run_in_own_loop(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(POSTGRES_URL)
+    try:
+        server.prepare()
+    except (OSError, asyncpg.PostgresError) as exc:
+        reason = f"PostgreSQL at {POSTGRES_URL} is unreachable ({exc}); set PRIEMNAYA_TEST_POSTGRES_URL"
+        if IN_CI:
+            pytest.fail(reason + " (CI must test PostgreSQL, so this is a failure, not a skip)")
+        pytest.skip(reason)
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every storage-touching test runs on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.fresh_database()
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return load_config(write_config(tmp_path, database_url), environ={})
+
+
+@pytest.fixture
+async def app(config: Config) -> AsyncIterator[Application]:
+    application = await Application.start(config)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+def chat_as(app: Application) -> Callable[..., ConsoleChat]:
+    def make(user_id: str = "anna", display_name: str = "Анна") -> ConsoleChat:
+        return ConsoleChat(app.dispatcher.feed, user_id=user_id, display_name=display_name)
+
+    return make
+
+
+@pytest.fixture
+def chat(chat_as: Callable[..., ConsoleChat]) -> ConsoleChat:
+    return chat_as()

@@ -1,0 +1,57 @@
+"""The command line as a new user runs it: the console chat in a real process, and clear start-up errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, write_config
+
+
+def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**environment, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_console_chat_in_a_real_process_without_platform_libraries(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3")
+    result = run_bot("--config", str(config), "run", stdin="4\nчто это\n/quit\n", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "Здравствуйте, " in result.stdout
+    assert "  [4] Помощь" in result.stdout
+    assert "Я помогаю жителям связаться с «Администрация города Тестовска»." in result.stdout
+    assert "Извините, я не понял сообщение." in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "import time" in line}
+    assert "bot.adapters.console" in imported
+    assert not {"aiogram", "vkbottle"} & imported, "the console chat must not pay for platform libraries"
+    assert (tmp_path / "bot.sqlite3").exists()
+
+
+def test_configuration_errors_stop_start_up_with_exit_code_2(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text('[bot]\nauthority = "A"\n[database]\necho = 1\n', encoding="utf-8")
+    result = run_bot("--config", str(config), "chat")
+    assert result.returncode == 2
+    assert "[database] echo: input should be a valid boolean, got 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_configured_platform_without_its_adapter_is_refused_clearly(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3")
+    result = run_bot("--config", str(config), "run", env={"PRIEMNAYA_TELEGRAM_TOKEN": "1:x"})
+    assert result.returncode == 2
+    assert "telegram configured, but this version has no adapter for it yet" in result.stderr

@@ -1,0 +1,140 @@
+"""Routing by command, payload, dialog state and free text; dialog state that survives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.app import Application
+from bot.config import Config
+from bot.core.context import Context
+from bot.core.dispatcher import Dispatcher
+from bot.core.routing import Router
+from bot.core.types import Incoming, Platform, Reply
+from handlers import all_routers
+from storage.db import session_factory
+from storage.uow import UnitOfWork
+
+
+def survey_router() -> Router:
+    """A two-step dialog, standing in for the wizards that later issues add."""
+    router = Router("survey")
+
+    @router.command("survey")
+    async def begin(ctx: Context) -> None:
+        ctx.set_state("survey:street")
+        ctx.answer("Улица?")
+
+    @router.state("survey:street")
+    async def street(ctx: Context) -> None:
+        ctx.set_state("survey:house", street=ctx.incoming.text)
+        ctx.answer("Дом?")
+
+    @router.state("survey:house")
+    async def house(ctx: Context) -> None:
+        street = ctx.data["street"]
+        ctx.clear_state()
+        ctx.answer(f"Записал: {street}, {ctx.incoming.text}")
+
+    @router.button("survey:pick")
+    async def pick(ctx: Context) -> None:
+        ctx.answer(f"Выбрано: {ctx.args or '-'}")
+
+    @router.command("boom")
+    async def boom(ctx: Context) -> None:
+        ctx.set_state("survey:street", street="не сохранится")
+        raise RuntimeError("a handler bug")
+
+    @router.text()
+    async def echo(ctx: Context) -> None:
+        ctx.answer(f"Свободный текст: {ctx.incoming.text}")
+
+    return router
+
+
+def dispatcher_for(app: Application) -> Dispatcher:
+    sessions = session_factory(app.engine)
+    return Dispatcher(lambda: UnitOfWork(sessions), app.texts, [*all_routers(), survey_router()])
+
+
+def message(text: str | None = None, payload: str | None = None, user: str = "u1") -> Incoming:
+    return Incoming(platform=Platform.TELEGRAM, user_id=user, chat_id=user, text=text, payload=payload)
+
+
+def texts(replies: list[Reply]) -> list[str]:
+    return [reply.text for reply in replies]
+
+
+async def test_dialog_state_survives_a_restart(config: Config) -> None:
+    first = await Application.start(config)
+    try:
+        dispatcher = dispatcher_for(first)
+        assert texts(await dispatcher.feed(message("/survey"))) == ["Улица?"]
+        assert texts(await dispatcher.feed(message("Ленина"))) == ["Дом?"]
+    finally:
+        await first.close()
+
+    second = await Application.start(config)  # a new engine, a new dispatcher: nothing kept in memory
+    try:
+        assert texts(await dispatcher_for(second).feed(message("5"))) == ["Записал: Ленина, 5"]
+        assert texts(await dispatcher_for(second).feed(message("Ленина"))) == ["Свободный текст: Ленина"]
+    finally:
+        await second.close()
+
+
+async def test_commands_win_over_dialog_state_and_cancel_leaves_it(app: Application) -> None:
+    dispatcher = dispatcher_for(app)
+    await dispatcher.feed(message("/survey"))
+    assert texts(await dispatcher.feed(message("/cancel")))[0] == "Хорошо, отменили. Вы в главном меню."
+    assert texts(await dispatcher.feed(message("Ленина"))) == ["Свободный текст: Ленина"]
+
+
+async def test_button_payload_routes_by_longest_prefix_with_arguments(app: Application) -> None:
+    dispatcher = dispatcher_for(app)
+    assert texts(await dispatcher.feed(message(payload="survey:pick:42:b"))) == ["Выбрано: 42:b"]
+    assert texts(await dispatcher.feed(message(payload="survey:pick"))) == ["Выбрано: -"]
+    assert texts(await dispatcher.feed(message(payload="survey:pickle")))[0].startswith("Эта кнопка больше")
+
+
+async def test_a_failing_handler_gets_an_apology_and_changes_nothing(app: Application) -> None:
+    dispatcher = dispatcher_for(app)
+    replies = await dispatcher.feed(message("/boom"))
+    assert texts(replies) == [
+        "Извините, что-то пошло не так на нашей стороне. Попробуйте ещё раз чуть позже — ваши данные не потеряны."
+    ]
+    assert texts(await dispatcher.feed(message("Ленина"))) == ["Свободный текст: Ленина"]
+
+
+async def test_unknown_stored_state_is_reset_instead_of_trapping_the_resident(app: Application) -> None:
+    sessions = session_factory(app.engine)
+    async with UnitOfWork(sessions) as uow:
+        resident = await uow.residents.get_or_create("telegram", "u1", None)
+        await uow.dialogs.save(resident.id, "removed:step", {"x": 1})
+        await uow.commit()
+    assert texts(await dispatcher_for(app).feed(message("привет"))) == ["Свободный текст: привет"]
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.dialogs.load(resident.id) == (None, {})
+
+
+async def test_updates_of_one_resident_run_in_order(app: Application) -> None:
+    dispatcher = dispatcher_for(app)
+    results = await asyncio.gather(
+        dispatcher.feed(message("/survey")), dispatcher.feed(message("Мира")), dispatcher.feed(message("7"))
+    )
+    assert [texts(r) for r in results] == [["Улица?"], ["Дом?"], ["Записал: Мира, 7"]]
+
+
+def test_conflicting_registrations_are_refused(tmp_path: Path) -> None:
+    one, two = Router("one"), Router("two")
+
+    async def handler(ctx: Context) -> None:
+        ctx.answer("x")
+
+    one.command("start")(handler)
+    two.command("start")(handler)
+    with pytest.raises(ValueError, match="registers \\['start'\\] a second time"):
+        Dispatcher(lambda: None, None, [one, two])  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="already has a handler"):
+        one.command("start")(handler)

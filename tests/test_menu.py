@@ -1,0 +1,76 @@
+"""The main menu, as a resident sees it in the console chat, and what the bot stores about them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from bot.adapters.console import ConsoleChat
+from bot.app import Application
+from storage.db import session_factory
+from storage.models import Resident
+
+MENU = "  [1] Задать вопрос\n  [2] Подать обращение\n  [3] Мои обращения\n  [4] Помощь"
+
+
+async def test_start_greets_by_name_with_the_menu_and_stores_the_resident(app: Application, chat: ConsoleChat) -> None:
+    shown = await chat.say("/start")
+    assert shown.startswith("Здравствуйте, Анна!\nЭто бот «Администрация города Тестовска».")
+    assert shown.endswith("Выберите, что нужно:\n" + MENU)
+    async with session_factory(app.engine)() as session:
+        residents = (await session.execute(select(Resident))).scalars().all()
+    assert [(r.platform, r.platform_user_id, r.display_name, r.consent_given_at) for r in residents] == [
+        ("console", "anna", "Анна", None)
+    ]
+
+
+async def test_help_by_number_by_label_and_by_command(chat: ConsoleChat) -> None:
+    await chat.say("/start")
+    by_number = await chat.say("4")
+    assert by_number.startswith("Я помогаю жителям связаться с «Администрация города Тестовска».")
+    assert "/cancel — отменить текущее действие" in by_number
+    assert await chat.say("помощь") == by_number
+    assert await chat.say("/help") == by_number
+
+
+async def test_features_not_built_yet_say_so_honestly(chat: ConsoleChat) -> None:
+    await chat.say("/start")
+    assert "пока не работает" in await chat.say("Задать вопрос")
+    assert "пока не работает" in await chat.say("Подать обращение")
+    assert (await chat.say("Мои обращения")).startswith("Просмотр обращений пока не работает")
+
+
+async def test_anything_not_understood_gets_a_polite_answer_and_the_menu(chat: ConsoleChat) -> None:
+    assert await chat.say("абракадабра") == (
+        "Извините, я не понял сообщение. Выберите действие в меню или напишите /help.\n" + MENU
+    )
+    assert (await chat.say("/frobnicate")).startswith("Такой команды нет.")
+
+
+async def test_stale_button_and_photo_out_of_context(app: Application) -> None:
+    from bot.core.types import Incoming, Location, Photo, Platform
+
+    stale = await app.dispatcher.feed(
+        Incoming(platform=Platform.TELEGRAM, user_id="5", chat_id="5", payload="appeal:cat:roads:legacy")
+    )
+    assert stale[0].text == "Эта кнопка больше не действует. Вот главное меню:"
+    assert len(stale[0].buttons) == 2
+    photo = await app.dispatcher.feed(
+        Incoming(platform=Platform.TELEGRAM, user_id="5", chat_id="5", photos=(Photo("AgAD"),))
+    )
+    location = await app.dispatcher.feed(
+        Incoming(platform=Platform.VK, user_id="5", chat_id="5", location=Location(55.75, 37.61))
+    )
+    assert photo[0].text == location[0].text
+    assert photo[0].text.startswith("Фото и место можно приложить при подаче обращения.")
+
+
+async def test_cancel_outside_a_dialog(chat: ConsoleChat) -> None:
+    assert (await chat.say("/cancel")).startswith("Отменять нечего: вы в главном меню.")
+
+
+async def test_residents_are_kept_apart(chat_as: Callable[..., ConsoleChat]) -> None:
+    anna, boris = chat_as("anna", "Анна"), chat_as("boris", "Борис")
+    assert (await anna.say("/start")).startswith("Здравствуйте, Анна!")
+    assert (await boris.say("/start")).startswith("Здравствуйте, Борис!")

@@ -1,0 +1,147 @@
+"""The schema comes from migrations and matches the models; repositories behave on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, select
+
+from bot.config import Config
+from storage.db import create_engine, current_revision, session_factory, upgrade
+from storage.models import Appeal, AppealEvent, Base, OutboxMessage, Rating, Resident, UnmatchedQuestion
+from storage.uow import UnitOfWork
+from tests.conftest import ROOT, write_config
+
+EXPECTED_TABLES = {
+    "residents",
+    "dialog_states",
+    "appeals",
+    "appeal_attachments",
+    "appeal_events",
+    "ratings",
+    "outbox",
+    "unmatched_questions",
+    "alembic_version",
+}
+
+
+async def test_migrations_create_the_schema_the_models_describe(config: Config) -> None:
+    engine = create_engine(config.database_url)
+    try:
+        await upgrade(engine)
+        await upgrade(engine)  # idempotent
+        assert await current_revision(engine) == "0001"
+
+        def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
+            tables = set(inspect(connection).get_table_names())
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return tables, compare_metadata(context, Base.metadata)
+
+        async with engine.connect() as connection:
+            tables, differences = await connection.run_sync(inspect_schema)
+        assert tables == EXPECTED_TABLES
+        assert differences == []
+    finally:
+        await engine.dispose()
+
+
+async def test_every_table_stores_and_reads_back(config: Config) -> None:
+    engine = create_engine(config.database_url)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    moscow = timezone(timedelta(hours=3))
+    consent = datetime(2026, 11, 26, 12, 30, tzinfo=moscow)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            resident = await uow.residents.get_or_create("telegram", "42", "Анна")
+            resident.consent_given_at = consent
+            await uow.dialogs.save(resident.id, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
+            await uow.commit()
+        async with sessions() as session:
+            appeal = Appeal(
+                number="А-2026-000001",
+                resident_id=resident.id,
+                category="ЖКХ",
+                department="ЖКХ",
+                stage="new",
+                description="Нет горячей воды",
+            )
+            session.add(appeal)
+            await session.flush()
+            session.add_all(
+                [
+                    AppealEvent(appeal_id=appeal.id, actor="resident", to_stage="new"),
+                    Rating(appeal_id=appeal.id, score=5, comment="Спасибо"),
+                    OutboxMessage(platform="telegram", chat_id="42", text="Статус изменён", appeal_id=appeal.id),
+                    UnmatchedQuestion(text="Где мэр?", normalized="где мэр", platform="telegram"),
+                ]
+            )
+            await session.commit()
+        async with sessions() as session:
+            stored = (await session.execute(select(Resident))).scalar_one()
+            assert stored.consent_given_at == consent
+            assert stored.consent_given_at.tzinfo is not None
+            assert stored.consent_given_at.utcoffset() == timedelta(0)
+            outbox = (await session.execute(select(OutboxMessage))).scalar_one()
+            assert (outbox.status, outbox.attempts, outbox.appeal_id) == ("pending", 0, appeal.id)
+            assert outbox.due_at <= datetime.now(UTC)
+        async with UnitOfWork(sessions) as uow:
+            assert await uow.dialogs.load(resident.id) == (
+                "appeal:description",
+                {"category": "ЖКХ", "photos": ["f1"]},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_resident_is_created_once_per_platform_account(config: Config) -> None:
+    engine = create_engine(config.database_url)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            first = await uow.residents.get_or_create("telegram", "7", "Пётр")
+            same_id_other_platform = await uow.residents.get_or_create("vk", "7", "Пётр")
+            await uow.commit()
+        async with UnitOfWork(sessions) as uow:
+            again = await uow.residents.get_or_create("telegram", "7", "Пётр Иванович")
+            await uow.commit()
+        assert again.id == first.id != same_id_other_platform.id
+        async with sessions() as session:
+            names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
+        assert names == ["Пётр Иванович", "Пётр"]
+    finally:
+        await engine.dispose()
+
+
+async def test_leaving_a_unit_of_work_without_commit_stores_nothing(config: Config) -> None:
+    engine = create_engine(config.database_url)
+    await upgrade(engine)
+    sessions = session_factory(engine)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await uow.residents.get_or_create("vk", "1", None)
+        async with UnitOfWork(sessions) as uow:
+            assert await uow.residents.find("vk", "1") is None
+    finally:
+        await engine.dispose()
+
+
+def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "sqlite+aiosqlite:///state/bot.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(config_path), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "database schema revision: 0001" in result.stdout
+    assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0
