@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.core.dispatcher import Dispatcher
 from bot.texts import Texts
 from handlers import all_routers
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import connection_limit, create_engine, session_factory, upgrade
 from storage.uow import UnitOfWork
 
 
@@ -33,7 +33,9 @@ class Application:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
-        dispatcher = Dispatcher(lambda: UnitOfWork(sessions), texts, all_routers())
+        dispatcher = Dispatcher(
+            lambda: UnitOfWork(sessions), texts, all_routers(), concurrency=connection_limit(engine)
+        )
         return cls(config=config, engine=engine, texts=texts, dispatcher=dispatcher)
 
     async def close(self) -> None:
@@ -43,4 +45,4 @@ class Application:
 def create_database_engine(config: Config) -> AsyncEngine:
     database = config.settings.database
     password = database.password.get_secret_value() if database.password else None
-    return create_engine(config.database_url, password=password, echo=database.echo)
+    return create_engine(config.database_url, password=password, echo=database.echo, pool_size=database.pool_size)

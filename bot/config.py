@@ -41,6 +41,7 @@ class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///data/priemnaya.sqlite3"
     password: SecretStr | None = None
     echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _known_driver(self) -> DatabaseSettings:

@@ -14,19 +14,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def create_engine(url: str, *, password: str | None = None, echo: bool = False) -> AsyncEngine:
-    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
+def create_engine(url: str, *, password: str | None = None, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL.
+
+    SQLite allows one writer at a time, so it gets one connection: transactions then queue in order
+    instead of fighting over the file lock. PostgreSQL gets `pool_size` connections.
+    """
     parsed = make_url(url)
     if password:
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
+
+
+def connection_limit(engine: AsyncEngine) -> int:
+    """How many transactions the engine can run at once."""
+    return 1 if engine.dialect.name == "sqlite" else engine.pool.size()  # type: ignore[attr-defined]
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -44,7 +53,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    """Take the write lock at the start: two deferred transactions that both read, then both write,
+    would fail with "database is locked" at once instead of waiting their turn."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -126,6 +126,13 @@ async def test_updates_of_one_resident_run_in_order(app: Application) -> None:
     assert [texts(r) for r in results] == [["Улица?"], ["Дом?"], ["Записал: Мира, 7"]]
 
 
+async def test_many_residents_at_once_are_all_served(app: Application) -> None:
+    """Concurrent transactions must wait for each other, not fail (SQLite allows one writer at a time)."""
+    dispatcher = dispatcher_for(app)
+    results = await asyncio.gather(*(dispatcher.feed(message("/start", user=f"r{n}")) for n in range(40)))
+    assert all(replies[0].text.startswith("Здравствуйте!") for replies in results)
+
+
 def test_conflicting_registrations_are_refused(tmp_path: Path) -> None:
     one, two = Router("one"), Router("two")
 

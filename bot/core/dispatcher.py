@@ -23,8 +23,17 @@ class Dispatcher:
     or not at all. Updates of one resident are handled one at a time, in arrival order.
     """
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], texts: Texts, routers: Iterable[Router]) -> None:
+    def __init__(
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        texts: Texts,
+        routers: Iterable[Router],
+        concurrency: int = 10,
+    ) -> None:
         self._uow_factory = uow_factory
+        # First come, first served: a fair queue in front of the connection pool, so no update waits
+        # while later ones overtake it (the pool itself lets a returning task take its connection back).
+        self._slots = asyncio.Semaphore(concurrency)
         self._texts = texts
         self._commands: dict[str, Handler] = {}
         self._buttons: dict[str, Handler] = {}
@@ -60,7 +69,7 @@ class Dispatcher:
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
+        async with lock, self._slots:
             return await self._handle(incoming)
 
     async def _handle(self, incoming: Incoming) -> list[Reply]:
