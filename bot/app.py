@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Config
 from bot.core.dispatcher import Dispatcher
+from bot.faq.matcher import Thresholds
+from bot.faq.service import FaqService
 from bot.texts import Texts
 from handlers import all_routers
 from storage.db import connection_limit, create_engine, session_factory, upgrade
 from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What handlers reach beyond the database: the services that hold state of their own."""
+
+    faq: FaqService
 
 
 @dataclass
@@ -19,13 +30,15 @@ class Application:
     config: Config
     engine: AsyncEngine
     texts: Texts
+    services: Services
     dispatcher: Dispatcher
 
     @classmethod
     async def start(cls, config: Config) -> Application:
-        """Load the texts, bring the database schema up to date, and wire the handlers."""
+        """Load the texts and the FAQ, bring the database schema up to date, and wire the handlers."""
         settings = config.settings
         texts = Texts.load(config.texts_path).with_common(authority=settings.bot.authority)
+        services = Services(faq=FaqService.load(config.faq_path, faq_thresholds(config)))
         engine = create_database_engine(config)
         try:
             await upgrade(engine)
@@ -34,12 +47,26 @@ class Application:
             raise
         sessions = session_factory(engine)
         dispatcher = Dispatcher(
-            lambda: UnitOfWork(sessions), texts, all_routers(), concurrency=connection_limit(engine)
+            lambda: UnitOfWork(sessions), texts, services, all_routers(), concurrency=connection_limit(engine)
         )
-        return cls(config=config, engine=engine, texts=texts, dispatcher=dispatcher)
+        return cls(config=config, engine=engine, texts=texts, services=services, dispatcher=dispatcher)
+
+    def background_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """What runs beside the chat for as long as the bot runs."""
+        return [self.services.faq.watch(self.config.settings.faq.reload_interval)]
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def faq_thresholds(config: Config) -> Thresholds:
+    faq = config.settings.faq
+    return Thresholds(
+        answer=faq.answer_threshold,
+        margin=faq.answer_margin,
+        suggest=faq.suggest_threshold,
+        max_suggestions=faq.max_suggestions,
+    )
 
 
 def create_database_engine(config: Config) -> AsyncEngine:

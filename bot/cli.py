@@ -36,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply migrations (the bot also does it on start)")
     upgrade.add_argument("revision", nargs="?", default="head")
     db_commands.add_parser("current", help="print the schema revision of the database")
+
+    faq = commands.add_parser("faq", help="the FAQ files: check them, try matching, see what residents miss")
+    faq_commands = faq.add_subparsers(dest="faq_command", required=True, metavar="ACTION")
+    check = faq_commands.add_parser("check", help="report every problem in the FAQ files; exit 1 if any")
+    check.add_argument("directory", nargs="?", type=Path, default=None, help="default: [faq] path of bot.toml")
+    match = faq_commands.add_parser("match", help="read one question per line on stdin, print one JSON object per line")
+    match.add_argument("--faq", type=Path, default=None, help="the FAQ folder (default: [faq] path of bot.toml)")
+    misses = faq_commands.add_parser("misses", help="the most frequent questions the FAQ had no answer for")
+    misses.add_argument("--limit", type=int, default=20)
+    misses.add_argument("--days", type=int, default=None, help="only questions of the last DAYS days")
     return parser
 
 
@@ -59,11 +69,17 @@ def configure_logging(config: Config, *, quiet: bool) -> None:
         level=max(level, logging.WARNING) if quiet else level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 async def dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         return await database_command(args, config)
+    if args.command == "faq":
+        from bot.faq.cli import faq_command
+
+        return await faq_command(args, config)
     if args.command == "run" and config.enabled_platforms:
         print(
             f"error: {', '.join(config.enabled_platforms)} configured, but this version has no adapter "
@@ -79,9 +95,13 @@ async def console_chat(config: Config, user: str | None) -> int:
     from bot.app import Application
 
     app = await Application.start(config)
+    background = [asyncio.create_task(job) for job in app.background_tasks()]
     try:
         await ConsoleChat(app.dispatcher.feed, user_id=user).run()
     finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await app.close()
     return EXIT_OK
 

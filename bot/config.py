@@ -50,6 +50,21 @@ class DatabaseSettings(_Section):
         return self
 
 
+class FaqSettings(_Section):
+    path: str = "faq"
+    reload_interval: float = Field(default=5.0, gt=0)
+    answer_threshold: float = Field(default=45.0, ge=0, le=100)
+    answer_margin: float = Field(default=5.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=25.0, ge=0, le=100)
+    max_suggestions: int = Field(default=3, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FaqSettings:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("suggest_threshold must not be above answer_threshold")
+        return self
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
 
@@ -68,6 +83,7 @@ class VkSettings(_Section):
 class Settings(_Section):
     bot: BotSettings
     database: DatabaseSettings = DatabaseSettings()
+    faq: FaqSettings = FaqSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
 
@@ -86,6 +102,10 @@ class Config:
     @property
     def texts_path(self) -> Path:
         return self.path(self.settings.bot.texts)
+
+    @property
+    def faq_path(self) -> Path:
+        return self.path(self.settings.faq.path)
 
     @property
     def database_url(self) -> str:

@@ -54,11 +54,6 @@ async def cancel(ctx: Context) -> None:
     show_menu(ctx, ctx.texts("cancel.done" if was_in_dialog else "cancel.nothing"))
 
 
-@router.button(ASK_QUESTION)
-async def ask_question(ctx: Context) -> None:
-    show_menu(ctx, ctx.texts("not_ready.ask_question"))
-
-
 @router.button(OPEN_APPEAL)
 async def open_appeal(ctx: Context) -> None:
     show_menu(ctx, ctx.texts("not_ready.open_appeal"))

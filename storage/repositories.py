@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import DialogState, Resident, utcnow
+from storage.models import DialogState, Resident, UnmatchedQuestion, utcnow
+
+MAX_STORED_QUESTION = 2000
 
 
 class ResidentRepository:
@@ -67,3 +70,63 @@ class DialogStateRepository:
         else:
             row.state = state
             row.data = data
+
+
+@dataclass(frozen=True, slots=True)
+class FrequentMiss:
+    """A group of equal unanswered questions (same normalised form): how often, an example, the nearest item."""
+
+    normalized: str
+    count: int
+    example: str
+    last_asked_at: datetime
+    best_item_id: str | None
+
+
+class UnmatchedQuestionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        text: str,
+        normalized: str,
+        platform: str | None,
+        best_item_id: str | None,
+        best_score: float | None,
+    ) -> None:
+        self._session.add(
+            UnmatchedQuestion(
+                text=text[:MAX_STORED_QUESTION],
+                normalized=normalized[:MAX_STORED_QUESTION],
+                platform=platform,
+                best_item_id=best_item_id,
+                best_score=best_score,
+            )
+        )
+
+    async def most_frequent(self, since: datetime | None = None, limit: int = 20) -> list[FrequentMiss]:
+        """The most often asked unanswered questions, most frequent first."""
+        count = func.count(UnmatchedQuestion.id)
+        last = func.max(UnmatchedQuestion.created_at)
+        query = select(
+            UnmatchedQuestion.normalized,
+            count,
+            func.max(UnmatchedQuestion.text),
+            last,
+            func.max(UnmatchedQuestion.best_item_id),
+        ).group_by(UnmatchedQuestion.normalized)
+        if since is not None:
+            query = query.where(UnmatchedQuestion.created_at >= since)
+        query = query.order_by(count.desc(), last.desc(), UnmatchedQuestion.normalized).limit(limit)
+        rows = (await self._session.execute(query)).all()
+        return [
+            FrequentMiss(
+                normalized=normalized,
+                count=int(times),
+                example=example,
+                last_asked_at=last_asked,
+                best_item_id=best_item_id,
+            )
+            for normalized, times, example, last_asked, best_item_id in rows
+        ]

@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import DialogStateRepository, ResidentRepository
+from storage.repositories import DialogStateRepository, ResidentRepository, UnmatchedQuestionRepository
 
 
 class UnitOfWork:
@@ -15,6 +15,7 @@ class UnitOfWork:
 
     residents: ResidentRepository
     dialogs: DialogStateRepository
+    unmatched: UnmatchedQuestionRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -24,6 +25,7 @@ class UnitOfWork:
         self._session = self._sessions()
         self.residents = ResidentRepository(self._session)
         self.dialogs = DialogStateRepository(self._session)
+        self.unmatched = UnmatchedQuestionRepository(self._session)
         return self
 
     async def __aexit__(

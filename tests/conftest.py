@@ -29,7 +29,7 @@ def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
     path = directory / "bot.toml"
     path.write_text(
         f'[bot]\nauthority = "Администрация города Тестовска"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n'
-        f'[database]\nurl = "{database_url}"\n{extra}',
+        f'[database]\nurl = "{database_url}"\n[faq]\npath = "{ROOT / "faq"}"\n{extra}',
         encoding="utf-8",
     )
     return path

@@ -29,12 +29,14 @@ def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> s
 @pytest.mark.slow
 def test_console_chat_in_a_real_process_without_platform_libraries(tmp_path: Path) -> None:
     config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3")
-    result = run_bot("--config", str(config), "run", stdin="4\nчто это\n/quit\n", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    result = run_bot(
+        "--config", str(config), "run", stdin="4\nрасскажи анекдот\n/quit\n", env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
     assert result.returncode == 0, result.stderr
     assert "Здравствуйте, " in result.stdout
     assert "  [4] Помощь" in result.stdout
     assert "Я помогаю жителям связаться с «Администрация города Тестовска»." in result.stdout
-    assert "Извините, я не понял сообщение." in result.stdout
+    assert "К сожалению, ответа на такой вопрос у меня нет." in result.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "import time" in line}
     assert "bot.adapters.console" in imported
     assert not {"aiogram", "vkbottle"} & imported, "the console chat must not pay for platform libraries"

@@ -13,7 +13,7 @@ from bot.core.context import Context
 from bot.core.dispatcher import Dispatcher
 from bot.core.routing import Router
 from bot.core.types import Incoming, Platform, Reply
-from handlers import all_routers
+from handlers import menu
 from storage.db import session_factory
 from storage.uow import UnitOfWork
 
@@ -56,7 +56,7 @@ def survey_router() -> Router:
 
 def dispatcher_for(app: Application) -> Dispatcher:
     sessions = session_factory(app.engine)
-    return Dispatcher(lambda: UnitOfWork(sessions), app.texts, [*all_routers(), survey_router()])
+    return Dispatcher(lambda: UnitOfWork(sessions), app.texts, app.services, [menu.router, survey_router()])
 
 
 def message(text: str | None = None, payload: str | None = None, user: str = "u1") -> Incoming:
@@ -142,6 +142,6 @@ def test_conflicting_registrations_are_refused(tmp_path: Path) -> None:
     one.command("start")(handler)
     two.command("start")(handler)
     with pytest.raises(ValueError, match="registers \\['start'\\] a second time"):
-        Dispatcher(lambda: None, None, [one, two])  # type: ignore[arg-type,return-value]
+        Dispatcher(lambda: None, None, None, [one, two])  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="already has a handler"):
         one.command("start")(handler)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.types import Button, Incoming, Keyboard, Reply
 from bot.texts import Texts
 from storage.models import Resident
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 
 @dataclass
@@ -17,6 +20,7 @@ class Context:
     resident: Resident
     texts: Texts
     uow: UnitOfWork
+    services: Services
     state: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     args: str = ""

@@ -6,12 +6,16 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from bot.core.context import Context
 from bot.core.routing import Handler, Router
 from bot.core.types import Incoming, Reply
 from bot.texts import Texts
 from storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +31,12 @@ class Dispatcher:
         self,
         uow_factory: Callable[[], UnitOfWork],
         texts: Texts,
+        services: Services,
         routers: Iterable[Router],
         concurrency: int = 10,
     ) -> None:
         self._uow_factory = uow_factory
+        self._services = services
         # First come, first served: a fair queue in front of the connection pool, so no update waits
         # while later ones overtake it (the pool itself lets a returning task take its connection back).
         self._slots = asyncio.Semaphore(concurrency)
@@ -79,7 +85,7 @@ class Dispatcher:
                     incoming.platform.value, incoming.user_id, incoming.display_name
                 )
                 state, data = await uow.dialogs.load(resident.id)
-                ctx = Context(incoming=incoming, resident=resident, texts=self._texts, uow=uow)
+                ctx = Context(incoming=incoming, resident=resident, texts=self._texts, uow=uow, services=self._services)
                 ctx.state, ctx.data = state, dict(data)
                 handler = self._resolve(ctx)
                 await handler(ctx)

@@ -1,0 +1,1 @@
+"""The FAQ: admin-edited YAML files, their validation, and the Russian-aware fuzzy matching engine."""
