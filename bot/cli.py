@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     misses = faq_commands.add_parser("misses", help="the most frequent questions the FAQ had no answer for")
     misses.add_argument("--limit", type=int, default=20)
     misses.add_argument("--days", type=int, default=None, help="only questions of the last DAYS days")
+
+    from bot.staff_cli import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -76,6 +80,10 @@ def configure_logging(config: Config, *, quiet: bool) -> None:
 async def dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         return await database_command(args, config)
+    if args.command == "appeals":
+        from bot.staff_cli import appeals_command
+
+        return await appeals_command(args, config)
     if args.command == "faq":
         from bot.faq.cli import faq_command
 

@@ -6,10 +6,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path("bot.toml")
 CONFIG_PATH_ENV = "PRIEMNAYA_CONFIG"
@@ -65,6 +67,72 @@ class FaqSettings(_Section):
         return self
 
 
+class AppealSettings(_Section):
+    # Category shown to residents -> the department that handles it, in the order residents see them.
+    categories: dict[str, str] = Field(
+        default={
+            "ЖКХ": "Отдел ЖКХ",
+            "Дороги": "Дорожное хозяйство",
+            "Благоустройство": "Отдел благоустройства",
+            "Транспорт": "Отдел транспорта",
+            "Здравоохранение": "Отдел здравоохранения",
+            "Образование": "Управление образования",
+            "Соцзащита": "Управление соцзащиты",
+            "Безопасность": "ЕДДС",
+            "Другое": "Общий отдел",
+        },
+        min_length=1,
+    )
+    # Departments staff may route appeals to besides those of the categories.
+    extra_departments: list[str] = []
+    description_min: int = Field(default=10, ge=1)
+    description_max: int = Field(default=3000, ge=1, le=10000)
+    max_photos: int = Field(default=5, ge=0, le=10)
+
+    @property
+    def departments(self) -> list[str]:
+        return list(dict.fromkeys([*self.categories.values(), *self.extra_departments]))
+
+    @model_validator(mode="after")
+    def _limits(self) -> AppealSettings:
+        if self.description_min > self.description_max:
+            raise ValueError("description_min must not be above description_max")
+        return self
+
+
+class DeadlineSettings(_Section):
+    timezone: str = "Europe/Moscow"
+    work_days: list[int] = [1, 2, 3, 4, 5]
+    day_start: time = time(9, 0)
+    day_end: time = time(18, 0)
+    holidays: list[date] = []
+    extra_work_days: list[date] = []
+    first_response_hours: float = Field(default=8.0, gt=0)
+    resolution_days: int = Field(default=30, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone (expected a name like 'Europe/Moscow'): {value!r}") from None
+        return value
+
+    @field_validator("work_days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(day not in range(1, 8) for day in value):
+            raise ValueError("work_days must list ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @model_validator(mode="after")
+    def _day(self) -> DeadlineSettings:
+        if self.day_start >= self.day_end:
+            raise ValueError("day_start must be before day_end")
+        return self
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
 
@@ -84,6 +152,8 @@ class Settings(_Section):
     bot: BotSettings
     database: DatabaseSettings = DatabaseSettings()
     faq: FaqSettings = FaqSettings()
+    appeals: AppealSettings = AppealSettings()
+    deadlines: DeadlineSettings = DeadlineSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
 

@@ -30,7 +30,7 @@ def show_menu(ctx: Context, text: str) -> None:
 @router.command("start")
 async def start(ctx: Context) -> None:
     ctx.clear_state()
-    name = ctx.resident.display_name
+    name = ctx.incoming.display_name
     greeting = ctx.texts("menu.greeting", name=name) if name else ctx.texts("menu.greeting_anonymous")
     show_menu(ctx, greeting)
 
@@ -52,16 +52,6 @@ async def cancel(ctx: Context) -> None:
     was_in_dialog = ctx.state is not None
     ctx.clear_state()
     show_menu(ctx, ctx.texts("cancel.done" if was_in_dialog else "cancel.nothing"))
-
-
-@router.button(OPEN_APPEAL)
-async def open_appeal(ctx: Context) -> None:
-    show_menu(ctx, ctx.texts("not_ready.open_appeal"))
-
-
-@router.button(MY_APPEALS)
-async def my_appeals(ctx: Context) -> None:
-    show_menu(ctx, ctx.texts("not_ready.my_appeals"))
 
 
 @router.otherwise()

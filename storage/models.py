@@ -122,6 +122,15 @@ class Appeal(Base):
     )
 
 
+class AppealCounter(Base):
+    """The last appeal number given out in a year: numbers run А-2026-000001, А-2026-000002, ..."""
+
+    __tablename__ = "appeal_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
 class AppealAttachment(Base):
     """A photo attached to an appeal: the platform's file id and, once downloaded, its media path."""
 
@@ -148,6 +157,7 @@ class AppealEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     from_stage: Mapped[str | None] = mapped_column(String(20))
     to_stage: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str | None] = mapped_column(String(64))  # set when the appeal was routed there
     comment: Mapped[str | None] = mapped_column(Text)
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, default=True)
 

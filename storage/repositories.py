@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from storage.models import DialogState, Resident, UnmatchedQuestion, utcnow
+from storage.models import Appeal, AppealCounter, DialogState, Resident, UnmatchedQuestion, utcnow
 
 MAX_STORED_QUESTION = 2000
 
@@ -29,7 +30,10 @@ class ResidentRepository:
     async def get_or_create(
         self, platform: str, platform_user_id: str, display_name: str | None, now: datetime | None = None
     ) -> Resident:
-        """The resident behind a platform account, created on first contact; safe against a parallel insert."""
+        """The resident behind a platform account, created on first contact; safe against a parallel insert.
+
+        The display name is personal data: it is kept only once the resident has consented to processing.
+        """
         now = now or utcnow()
         resident = await self.find(platform, platform_user_id)
         if resident is None:
@@ -38,7 +42,6 @@ class ResidentRepository:
                     resident = Resident(
                         platform=platform,
                         platform_user_id=platform_user_id,
-                        display_name=display_name,
                         created_at=now,
                         last_seen_at=now,
                     )
@@ -47,10 +50,79 @@ class ResidentRepository:
                 resident = await self.find(platform, platform_user_id)
                 if resident is None:
                     raise
-        if display_name and resident.display_name != display_name:
+        if resident.consent_given_at is not None and display_name and resident.display_name != display_name:
             resident.display_name = display_name
         resident.last_seen_at = now
         return resident
+
+
+class AppealRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, appeal: Appeal) -> None:
+        self._session.add(appeal)
+
+    async def next_number(self, year: int) -> int:
+        """The next sequence number of the year; concurrent callers get distinct numbers."""
+        bump = (
+            update(AppealCounter)
+            .where(AppealCounter.year == year)
+            .values(last_number=AppealCounter.last_number + 1)
+            .returning(AppealCounter.last_number)
+        )
+        number = (await self._session.execute(bump)).scalar_one_or_none()
+        if number is not None:
+            return number
+        try:
+            async with self._session.begin_nested():
+                self._session.add(AppealCounter(year=year, last_number=1))
+            return 1
+        except IntegrityError:  # another transaction started the year first
+            return (await self._session.execute(bump)).scalar_one()
+
+    async def by_number(self, number: str, resident_id: int | None = None) -> Appeal | None:
+        """The appeal with this number; with `resident_id`, only if it is that resident's."""
+        query = select(Appeal).where(Appeal.number == number).options(*_appeal_details())
+        if resident_id is not None:
+            query = query.where(Appeal.resident_id == resident_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def of_resident(self, resident_id: int, limit: int = 10) -> list[Appeal]:
+        """A resident's appeals, newest first."""
+        query = (
+            select(Appeal)
+            .where(Appeal.resident_id == resident_id)
+            .order_by(Appeal.created_at.desc(), Appeal.id.desc())
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def search(
+        self,
+        stages: list[str] | None = None,
+        department: str | None = None,
+        overdue_at: datetime | None = None,
+        open_stages: list[str] | None = None,
+        limit: int = 200,
+    ) -> list[Appeal]:
+        """Appeals for staff, oldest first. `overdue_at`: only those past a deadline at that moment
+        (first response still missing, or not resolved while in one of `open_stages`)."""
+        conditions: list[ColumnElement[bool]] = []
+        if stages:
+            conditions.append(Appeal.stage.in_(stages))
+        if department:
+            conditions.append(Appeal.department == department)
+        if overdue_at is not None:
+            late_first = and_(Appeal.first_response_at.is_(None), Appeal.first_response_due_at < overdue_at)
+            late_resolution = and_(Appeal.stage.in_(open_stages or []), Appeal.resolution_due_at < overdue_at)
+            conditions.append(or_(late_first, late_resolution))
+        query = select(Appeal).where(*conditions).order_by(Appeal.created_at, Appeal.id).limit(limit)
+        return list((await self._session.execute(query)).scalars())
+
+
+def _appeal_details() -> list[Any]:
+    return [selectinload(Appeal.events), selectinload(Appeal.attachments)]
 
 
 class DialogStateRepository:

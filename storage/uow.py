@@ -7,13 +7,19 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import DialogStateRepository, ResidentRepository, UnmatchedQuestionRepository
+from storage.repositories import (
+    AppealRepository,
+    DialogStateRepository,
+    ResidentRepository,
+    UnmatchedQuestionRepository,
+)
 
 
 class UnitOfWork:
     """`async with uow:` opens a transaction; `await uow.commit()` keeps it; leaving without commit rolls back."""
 
     residents: ResidentRepository
+    appeals: AppealRepository
     dialogs: DialogStateRepository
     unmatched: UnmatchedQuestionRepository
 
@@ -24,6 +30,7 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._session = self._sessions()
         self.residents = ResidentRepository(self._session)
+        self.appeals = AppealRepository(self._session)
         self.dialogs = DialogStateRepository(self._session)
         self.unmatched = UnmatchedQuestionRepository(self._session)
         return self

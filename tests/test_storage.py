@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "ratings",
     "outbox",
     "unmatched_questions",
+    "appeal_counters",
     "alembic_version",
 }
 
@@ -35,7 +36,7 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
     try:
         await upgrade(engine)
         await upgrade(engine)  # idempotent
-        assert await current_revision(engine) == "0001"
+        assert await current_revision(engine) == "0002"
 
         def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
             tables = set(inspect(connection).get_table_names())
@@ -107,14 +108,17 @@ async def test_resident_is_created_once_per_platform_account(config: Config) -> 
         async with UnitOfWork(sessions) as uow:
             first = await uow.residents.get_or_create("telegram", "7", "Пётр")
             same_id_other_platform = await uow.residents.get_or_create("vk", "7", "Пётр")
+            assert first.display_name is None  # no name kept without consent
+            first.consent_given_at = datetime.now(UTC)
             await uow.commit()
         async with UnitOfWork(sessions) as uow:
             again = await uow.residents.get_or_create("telegram", "7", "Пётр Иванович")
+            await uow.residents.get_or_create("vk", "7", "Пётр Иванович")
             await uow.commit()
         assert again.id == first.id != same_id_other_platform.id
         async with sessions() as session:
             names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
-        assert names == ["Пётр Иванович", "Пётр"]
+        assert names == ["Пётр Иванович", None]
     finally:
         await engine.dispose()
 
@@ -143,5 +147,5 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "database schema revision: 0001" in result.stdout
+    assert "database schema revision: 0002" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0

@@ -6,9 +6,10 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TextIO
 
-from bot.core.types import Button, Incoming, Platform, Reply
+from bot.core.types import Button, Incoming, Location, Photo, Platform, Reply
 
 QUIT_WORDS = frozenset({"/quit", "/exit"})
 
@@ -33,15 +34,24 @@ class ConsoleChat:
         return "\n\n".join(self._render(reply) for reply in replies)
 
     def _incoming(self, line: str) -> Incoming:
-        button = self._pressed(line)
-        return Incoming(
-            platform=Platform.CONSOLE,
-            user_id=self.user_id,
-            chat_id=self.user_id,
-            text=None if button else line,
-            payload=button.payload if button else None,
-            display_name=self.display_name,
+        """A number or label presses a button; "/photo FILE [caption]" and "/location LAT LON" stand for
+        what a messenger would attach."""
+        base = Incoming(
+            platform=Platform.CONSOLE, user_id=self.user_id, chat_id=self.user_id, display_name=self.display_name
         )
+        command, _, rest = line.partition(" ")
+        if command == "/photo" and rest.strip():
+            file, _, caption = rest.strip().partition(" ")
+            return replace(base, text=caption or None, photos=(Photo(file),))
+        if command == "/location":
+            try:
+                latitude, longitude = (float(part) for part in rest.split())
+            except ValueError:
+                pass
+            else:
+                return replace(base, location=Location(latitude, longitude))
+        button = self._pressed(line)
+        return replace(base, text=None, payload=button.payload) if button else replace(base, text=line)
 
     def _pressed(self, line: str) -> Button | None:
         if line.isdigit() and 1 <= int(line) <= len(self._buttons):
@@ -58,7 +68,10 @@ class ConsoleChat:
 
     async def run(self, source: TextIO = sys.stdin, sink: TextIO = sys.stdout) -> None:
         """Read lines until end of input or /quit, printing the bot's replies."""
-        sink.write("Console chat with the bot. Press a button by typing its number; /quit to leave.\n\n")
+        sink.write(
+            "Console chat with the bot. Press a button by typing its number; attach with /photo FILE or\n"
+            "/location LAT LON; /quit to leave.\n\n"
+        )
         sink.write(await self.say("/start") + "\n")
         loop = asyncio.get_running_loop()
         while True:

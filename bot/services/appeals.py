@@ -1,0 +1,201 @@
+"""Appeals as a service: open one from a resident's draft, move it through its stages, answer it, route it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError, StageMove, move
+from bot.services.working_time import WorkingCalendar
+from storage.models import Appeal, AppealAttachment, AppealEvent
+from storage.uow import UnitOfWork
+
+RESIDENT_ACTOR = "resident"
+OPEN_STAGES = (AppealStage.NEW, AppealStage.ACCEPTED, AppealStage.IN_PROGRESS)
+
+
+class AppealNotFound(DomainError):  # noqa: N818 - a domain rule's name; DomainError says it is an error
+    def __init__(self, number: str) -> None:
+        super().__init__(f"no appeal numbered '{number}'")
+
+
+class UnknownDepartment(DomainError):  # noqa: N818 - as above
+    def __init__(self, department: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown department '{department}'; known: {', '.join(known)}")
+
+
+@dataclass(frozen=True, slots=True)
+class AppealPolicy:
+    """The municipality's rules for appeals, from bot.toml: topics, departments, deadlines."""
+
+    categories: Mapping[str, str]  # category -> department
+    departments: Sequence[str]
+    calendar: WorkingCalendar
+    first_response_hours: float
+    resolution_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppealDraft:
+    """What a resident filled in the wizard."""
+
+    category: str
+    description: str
+    photos: tuple[str, ...] = ()
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    phone: str | None = None
+
+
+def appeal_number(year: int, sequence: int) -> str:
+    return f"А-{year}-{sequence:06d}"
+
+
+async def open_appeal(
+    uow: UnitOfWork, policy: AppealPolicy, resident_id: int, platform: str, draft: AppealDraft, now: datetime
+) -> Appeal:
+    """Register a new appeal: number, department by category, deadlines, and the first entry of its history."""
+    if draft.category not in policy.categories:
+        raise DomainError(f"unknown category '{draft.category}'")
+    year = now.astimezone(policy.calendar.timezone).year
+    appeal = Appeal(
+        number=appeal_number(year, await uow.appeals.next_number(year)),
+        resident_id=resident_id,
+        category=draft.category,
+        department=policy.categories[draft.category],
+        stage=AppealStage.NEW.value,
+        description=draft.description,
+        address=draft.address,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        phone=draft.phone,
+        created_at=now,
+        updated_at=now,
+        first_response_due_at=policy.calendar.add_working_hours(now, policy.first_response_hours),
+        resolution_due_at=policy.calendar.add_days(now, policy.resolution_days),
+        attachments=[
+            AppealAttachment(platform=platform, platform_file_id=photo, created_at=now) for photo in draft.photos
+        ],
+        events=[AppealEvent(actor=RESIDENT_ACTOR, to_stage=AppealStage.NEW.value, created_at=now)],
+    )
+    uow.appeals.add(appeal)
+    return appeal
+
+
+async def move_appeal(
+    uow: UnitOfWork,
+    number: str,
+    target: AppealStage,
+    *,
+    actor: str,
+    now: datetime,
+    comment: str | None = None,
+    visible_to_resident: bool = True,
+) -> Appeal:
+    """Move an appeal to another stage, or raise a DomainError saying why it may not go there."""
+    appeal = await _find(uow, number)
+    _record(
+        appeal,
+        move(
+            AppealStage(appeal.stage),
+            target,
+            actor=actor,
+            at=now,
+            comment=comment,
+            visible_to_resident=visible_to_resident,
+        ),
+    )
+    return appeal
+
+
+async def answer_appeal(uow: UnitOfWork, number: str, text: str, *, actor: str, now: datetime) -> Appeal:
+    """Give the official answer: the appeal moves to `answered` (registering it first if it was still new)."""
+    if not text.strip():
+        raise DomainError("the answer text is empty")
+    appeal = await _find(uow, number)
+    if appeal.stage == AppealStage.NEW:
+        _record(appeal, move(AppealStage.NEW, AppealStage.ACCEPTED, actor=actor, at=now))
+    _record(appeal, move(AppealStage(appeal.stage), AppealStage.ANSWERED, actor=actor, at=now, comment=text))
+    appeal.answer_text = text
+    return appeal
+
+
+async def route_appeal(
+    uow: UnitOfWork,
+    policy: AppealPolicy,
+    number: str,
+    department: str,
+    *,
+    actor: str,
+    now: datetime,
+    comment: str | None = None,
+) -> Appeal:
+    """Hand an appeal over to another department; its stage stays, its history notes the hand-over."""
+    if department not in policy.departments:
+        raise UnknownDepartment(department, policy.departments)
+    appeal = await _find(uow, number)
+    if AppealStage(appeal.stage) in FINAL_STAGES:
+        raise DomainError(f"appeal '{number}' is {appeal.stage}; a finished appeal is not routed")
+    if department == appeal.department:
+        raise DomainError(f"appeal '{number}' is already with '{department}'")
+    appeal.department = department
+    appeal.updated_at = now
+    appeal.events.append(
+        AppealEvent(
+            actor=actor,
+            from_stage=appeal.stage,
+            to_stage=appeal.stage,
+            department=department,
+            comment=comment,
+            created_at=now,
+        )
+    )
+    return appeal
+
+
+async def overdue_appeals(uow: UnitOfWork, now: datetime, department: str | None = None) -> list[Appeal]:
+    """Appeals past their first-response or resolution deadline at `now`."""
+    return await uow.appeals.search(
+        department=department, overdue_at=now, open_stages=[stage.value for stage in OPEN_STAGES]
+    )
+
+
+def is_overdue(appeal: Appeal, now: datetime) -> bool:
+    late_first = appeal.first_response_at is None and _past(appeal.first_response_due_at, now)
+    late_resolution = AppealStage(appeal.stage) in OPEN_STAGES and _past(appeal.resolution_due_at, now)
+    return late_first or late_resolution
+
+
+def _past(deadline: datetime | None, now: datetime) -> bool:
+    return deadline is not None and deadline < now
+
+
+async def _find(uow: UnitOfWork, number: str) -> Appeal:
+    appeal = await uow.appeals.by_number(number)
+    if appeal is None:
+        raise AppealNotFound(number)
+    return appeal
+
+
+def _record(appeal: Appeal, record: StageMove) -> None:
+    """Apply a validated stage move to the appeal and write it into the appeal's history."""
+    appeal.stage = record.to_stage.value
+    appeal.updated_at = record.at
+    if appeal.first_response_at is None and record.from_stage is AppealStage.NEW:
+        appeal.first_response_at = record.at
+    if record.to_stage is AppealStage.ANSWERED:
+        appeal.answered_at = record.at
+    if record.to_stage in FINAL_STAGES:
+        appeal.closed_at = record.at
+    appeal.events.append(
+        AppealEvent(
+            actor=record.actor,
+            from_stage=record.from_stage.value if record.from_stage else None,
+            to_stage=record.to_stage.value,
+            comment=record.comment,
+            visible_to_resident=record.visible_to_resident,
+            created_at=record.at,
+        )
+    )

@@ -1,0 +1,152 @@
+"""`python -m bot appeals list | show | move | answer | route`: appeals for operators and their scripts.
+
+Exit codes: 0 done; 1 the move or change is not allowed (the message says why); 3 no appeal with that number;
+2 bad configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.app import appeal_policy, create_database_engine
+from bot.config import Config
+from bot.services.appeal_stages import AppealStage, DomainError
+from bot.services.appeals import (
+    AppealNotFound,
+    answer_appeal,
+    is_overdue,
+    move_appeal,
+    overdue_appeals,
+    route_appeal,
+)
+from storage.db import session_factory, upgrade
+from storage.models import Appeal, utcnow
+from storage.uow import UnitOfWork
+
+EXIT_OK, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 3
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    appeals = commands.add_parser("appeals", help="appeals for staff: list, show, move, answer, route")
+    appeals.add_argument("--actor", default=None, help="who acts, for the history (default: staff:<login>)")
+    actions = appeals.add_subparsers(dest="appeals_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="appeals, oldest first")
+    listing.add_argument("--stage", choices=[stage.value for stage in AppealStage], action="append")
+    listing.add_argument("--department")
+    listing.add_argument("--overdue", action="store_true", help="only those past a deadline")
+    show = actions.add_parser("show", help="one appeal with its whole history")
+    show.add_argument("number")
+    move = actions.add_parser("move", help="move an appeal to another stage")
+    move.add_argument("number")
+    move.add_argument("stage", choices=[stage.value for stage in AppealStage])
+    move.add_argument("--comment", default=None, help="shown to the resident unless --internal")
+    move.add_argument("--internal", action="store_true", help="a note for staff only")
+    answer = actions.add_parser("answer", help="give the official answer to the resident")
+    answer.add_argument("number")
+    answer.add_argument("--text", required=True)
+    route = actions.add_parser("route", help="hand an appeal over to another department")
+    route.add_argument("number")
+    route.add_argument("department")
+    route.add_argument("--comment", default=None)
+
+
+async def appeals_command(args: argparse.Namespace, config: Config) -> int:
+    policy = appeal_policy(config)
+    actor = args.actor or f"staff:{getpass.getuser()}"
+    now = utcnow()
+    zone = policy.calendar.timezone
+    engine = create_database_engine(config)
+    try:
+        await upgrade(engine)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            try:
+                if args.appeals_command == "list":
+                    if args.overdue:
+                        found = await overdue_appeals(uow, now, args.department)
+                        found = [a for a in found if not args.stage or a.stage in args.stage]
+                    else:
+                        found = await uow.appeals.search(stages=args.stage, department=args.department)
+                    print_list(found, now, zone)
+                    return EXIT_OK
+                if args.appeals_command == "show":
+                    appeal = await uow.appeals.by_number(args.number)
+                    if appeal is None:
+                        raise AppealNotFound(args.number)
+                    print_details(appeal, now, zone)
+                    return EXIT_OK
+                changes: dict[str, Callable[[], Awaitable[Appeal]]] = {
+                    "move": lambda: move_appeal(
+                        uow,
+                        args.number,
+                        AppealStage(args.stage),
+                        actor=actor,
+                        now=now,
+                        comment=args.comment,
+                        visible_to_resident=not args.internal,
+                    ),
+                    "answer": lambda: answer_appeal(uow, args.number, args.text, actor=actor, now=now),
+                    "route": lambda: route_appeal(
+                        uow, policy, args.number, args.department, actor=actor, now=now, comment=args.comment
+                    ),
+                }
+                appeal = await changes[args.appeals_command]()
+                await uow.commit()
+            except AppealNotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_NOT_FOUND
+            except DomainError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_REFUSED
+    finally:
+        await engine.dispose()
+    print(f"{appeal.number}: {appeal.stage}, {appeal.department}")
+    return EXIT_OK
+
+
+def when(moment: datetime | None, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M}" if moment else "-"
+
+
+def print_list(appeals: list[Appeal], now: datetime, zone: ZoneInfo) -> None:
+    if not appeals:
+        print("no appeals")
+        return
+    print(f"{'number':<14} {'stage':<11} {'created':<16} {'first answer due':<16} {'resolve by':<16} department")
+    for appeal in appeals:
+        flag = "  OVERDUE" if is_overdue(appeal, now) else ""
+        print(
+            f"{appeal.number:<14} {appeal.stage:<11} {when(appeal.created_at, zone):<16} "
+            f"{when(appeal.first_response_due_at, zone):<16} {when(appeal.resolution_due_at, zone):<16} "
+            f"{appeal.department}{flag}"
+        )
+
+
+def print_details(appeal: Appeal, now: datetime, zone: ZoneInfo) -> None:
+    place = appeal.address or (f"{appeal.latitude:.5f}, {appeal.longitude:.5f}" if appeal.latitude is not None else "-")
+    print(f"{appeal.number}  {appeal.stage}{'  OVERDUE' if is_overdue(appeal, now) else ''}")
+    print(f"category:          {appeal.category}")
+    print(f"department:        {appeal.department}")
+    print(f"created:           {when(appeal.created_at, zone)} ({zone.key})")
+    print(
+        f"first answer due:  {when(appeal.first_response_due_at, zone)}, given {when(appeal.first_response_at, zone)}"
+    )
+    print(f"resolve by:        {when(appeal.resolution_due_at, zone)}")
+    print(f"place:             {place}")
+    print(f"phone:             {appeal.phone or '-'}")
+    print(f"photos:            {', '.join(a.platform_file_id for a in appeal.attachments) or '-'}")
+    print(f"description:\n  {appeal.description}")
+    if appeal.answer_text:
+        print(f"answer:\n  {appeal.answer_text}")
+    print("history:")
+    for event in appeal.events:
+        change = (
+            f"routed to {event.department}" if event.department else f"{event.from_stage or '-'} -> {event.to_stage}"
+        )
+        seen = "" if event.visible_to_resident else " [internal]"
+        note = f": {event.comment}" if event.comment else ""
+        print(f"  {when(event.created_at, zone)}  {event.actor:<20} {change}{seen}{note}")

@@ -1,0 +1,98 @@
+""" "Мои обращения": a resident's appeals, newest first, and each one's timeline. Only ever their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.core.context import Context
+from bot.core.routing import Router
+from bot.core.types import Button
+from bot.services.appeal_stages import AppealStage
+from handlers.menu import MAIN_MENU, MY_APPEALS, OPEN_APPEAL
+from storage.models import Appeal
+
+router = Router("my_appeals")
+
+OPEN = "my:open"  # :<appeal number>
+STAGE_TEXTS = {
+    AppealStage.NEW: "stages.new",
+    AppealStage.ACCEPTED: "stages.accepted",
+    AppealStage.IN_PROGRESS: "stages.in_progress",
+    AppealStage.ANSWERED: "stages.answered",
+    AppealStage.CLOSED: "stages.closed",
+    AppealStage.REJECTED: "stages.rejected",
+    AppealStage.REDIRECTED: "stages.redirected",
+}
+
+
+def stage_name(ctx: Context, stage: str) -> str:
+    return ctx.texts(STAGE_TEXTS[AppealStage(stage)])
+
+
+@router.button(MY_APPEALS)
+async def my_appeals(ctx: Context) -> None:
+    await show_list(ctx, ctx.texts("my.list"))
+
+
+async def show_list(ctx: Context, intro: str) -> None:
+    appeals = await ctx.uow.appeals.of_resident(ctx.resident.id)
+    menu_button = Button(ctx.texts("faq.main_menu"), MAIN_MENU)
+    if not appeals:
+        ctx.answer(ctx.texts("my.empty"), [[Button(ctx.texts("menu.open_appeal"), OPEN_APPEAL)], [menu_button]])
+        return
+    now = ctx.services.clock()
+    rows = [
+        [
+            Button(
+                ctx.texts("my.item", number=a.number, stage=stage_name(ctx, a.stage), age=age(ctx, a, now)),
+                f"{OPEN}:{a.number}",
+            )
+        ]
+        for a in appeals
+    ]
+    ctx.answer(intro, [*rows, [menu_button]])
+
+
+@router.button(OPEN)
+async def open_one(ctx: Context) -> None:
+    appeal = await ctx.uow.appeals.by_number(ctx.args, resident_id=ctx.resident.id)
+    if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
+        await show_list(ctx, ctx.texts("my.not_found"))
+        return
+    ctx.answer(
+        card(ctx, appeal),
+        [[Button(ctx.texts("my.back"), MY_APPEALS)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]],
+    )
+
+
+def card(ctx: Context, appeal: Appeal) -> str:
+    zone = ctx.services.appeals.calendar.timezone
+    lines = []
+    for event in appeal.events:
+        if not event.visible_to_resident:
+            continue
+        at = f"{event.created_at.astimezone(zone):%d.%m.%Y %H:%M}"
+        if event.department:
+            lines.append(ctx.texts("my.event_routed", at=at, department=event.department))
+        else:
+            lines.append(ctx.texts("my.event", at=at, stage=stage_name(ctx, event.to_stage)))
+        if event.comment and event.to_stage != AppealStage.ANSWERED:
+            lines.append(f"   {event.comment}")
+    text = ctx.texts(
+        "my.card",
+        number=appeal.number,
+        category=appeal.category,
+        stage=stage_name(ctx, appeal.stage),
+        created=f"{appeal.created_at.astimezone(zone):%d.%m.%Y}",
+        description=appeal.description,
+        timeline="\n".join(lines),
+    )
+    if appeal.answer_text:
+        text += ctx.texts("my.card_answer", answer=appeal.answer_text)
+    return text
+
+
+def age(ctx: Context, appeal: Appeal, now: datetime) -> str:
+    zone = ctx.services.appeals.calendar.timezone
+    days = (now.astimezone(zone).date() - appeal.created_at.astimezone(zone).date()).days
+    return ctx.texts("my.today") if days <= 0 else ctx.texts("my.days_ago", days=days)
