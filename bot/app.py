@@ -42,7 +42,7 @@ class Application:
     dispatcher: Dispatcher
 
     @classmethod
-    async def start(cls, config: Config) -> Application:
+    async def start(cls, config: Config, clock: Callable[[], datetime] = utcnow) -> Application:
         """Load the texts and the FAQ, bring the database schema up to date, and wire the handlers."""
         settings = config.settings
         texts = Texts.load(config.texts_path).with_common(authority=settings.bot.authority)
@@ -50,6 +50,7 @@ class Application:
             faq=FaqService.load(config.faq_path, faq_thresholds(config)),
             appeals=appeal_policy(config),
             limits=settings.appeals,
+            clock=clock,
         )
         engine = create_database_engine(config)
         try:

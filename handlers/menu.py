@@ -16,6 +16,12 @@ HELP = "menu:help"
 MAIN_MENU = "menu:main"
 
 
+router.label("menu.ask_question", ASK_QUESTION)
+router.label("menu.open_appeal", OPEN_APPEAL)
+router.label("menu.my_appeals", MY_APPEALS)
+router.label("menu.help", HELP)
+
+
 def main_menu(texts: Texts) -> Keyboard:
     return (
         (Button(texts("menu.ask_question"), ASK_QUESTION), Button(texts("menu.open_appeal"), OPEN_APPEAL)),

@@ -68,15 +68,13 @@ async def open_one(ctx: Context) -> None:
 def card(ctx: Context, appeal: Appeal) -> str:
     zone = ctx.services.appeals.calendar.timezone
     lines = []
-    for event in appeal.events:
-        if not event.visible_to_resident:
-            continue
+    for event in appeal.events:  # every move is shown; a staff comment only when meant for the resident
         at = f"{event.created_at.astimezone(zone):%d.%m.%Y %H:%M}"
         if event.department:
             lines.append(ctx.texts("my.event_routed", at=at, department=event.department))
         else:
             lines.append(ctx.texts("my.event", at=at, stage=stage_name(ctx, event.to_stage)))
-        if event.comment and event.to_stage != AppealStage.ANSWERED:
+        if event.comment and event.visible_to_resident and event.to_stage != AppealStage.ANSWERED:
             lines.append(f"   {event.comment}")
     text = ctx.texts(
         "my.card",

@@ -46,6 +46,7 @@ class Dispatcher:
         self._states: dict[str, Handler] = {}
         self._free_text: Handler | None = None
         self._fallback: Handler | None = None
+        self._labels: dict[str, str] = {}  # folded label text -> payload
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         for router in routers:
             self._include(router)
@@ -60,6 +61,8 @@ class Dispatcher:
             if clash:
                 raise ValueError(f"router {router.name!r} registers {sorted(clash)} a second time")
             mine.update(theirs)
+        for text_key, payload in router.labels.items():
+            self._labels[self._texts(text_key).casefold()] = payload
         if router.free_text is not None:
             if self._free_text is not None:
                 raise ValueError(f"router {router.name!r}: free text is handled twice")
@@ -105,6 +108,10 @@ class Dispatcher:
             return self._commands.get(name) or self._otherwise
         if incoming.payload is not None:
             return self._button(ctx, incoming.payload)
+        if ctx.state is None and incoming.text:
+            payload = self._labels.get(incoming.text.strip().casefold())
+            if payload is not None:
+                return self._button(ctx, payload)
         if ctx.state is not None:
             handler = self._states.get(ctx.state)
             if handler is not None:

@@ -21,6 +21,7 @@ class Router:
         self.states: dict[str, Handler] = {}
         self.free_text: Handler | None = None
         self.fallback: Handler | None = None
+        self.labels: dict[str, str] = {}  # text key of a button label -> its payload
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         """Handle "/name args"; commands win over any dialog state (so /start and /cancel always work)."""
@@ -33,6 +34,13 @@ class Router:
     def state(self, *states: str) -> Callable[[Handler], Handler]:
         """Handle any message from a resident whose dialog state is one of `states`."""
         return self._register(self.states, states)
+
+    def label(self, text_key: str, payload: str) -> None:
+        """Typing the label under `text_key` (outside a dialog) acts as pressing the button with `payload`:
+        residents type menu items, and reply keyboards send them as text."""
+        if text_key in self.labels:
+            raise ValueError(f"router {self.name!r}: label {text_key!r} already registered")
+        self.labels[text_key] = payload
 
     def text(self) -> Callable[[Handler], Handler]:
         """Handle free text from a resident who is in no dialog (e.g. a question for the FAQ)."""
