@@ -1,0 +1,31 @@
+"""Sending to a resident outside a conversation (notifications): the adapter-side contract and its errors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.core.types import Platform, Reply
+
+
+class DeliveryError(Exception):
+    """Sending failed; anything not more specific is retried later with backoff."""
+
+
+class RetryLater(DeliveryError):
+    """The platform asked to slow down (Telegram 429 `retry_after`, VK error 6): retry after `seconds`."""
+
+    def __init__(self, seconds: float, detail: str = "") -> None:
+        super().__init__(f"retry after {seconds:g} s {detail}".strip())
+        self.seconds = seconds
+
+
+class RecipientUnreachable(DeliveryError):
+    """The resident blocked the bot, deleted their account, or the chat is gone: never retried."""
+
+
+class Sender(Protocol):
+    """What a platform adapter offers the notifier: send one message to a chat, or raise a DeliveryError."""
+
+    platform: Platform
+
+    async def send(self, chat_id: str, reply: Reply) -> None: ...
