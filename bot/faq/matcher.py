@@ -12,6 +12,7 @@ tests/data/faq_eval.jsonl and checked on the other half.
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -51,9 +52,12 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
-class _Phrasing:
-    item: int
-    weight: float  # sum of the IDF of its stems
+class _Word:
+    """A query word as the index sees it."""
+
+    weight: float  # IDF of what it matched, or the weight of a word the FAQ never uses
+    expansions: tuple[tuple[str, float], ...]  # phrasing stems it stands for, with a similarity
+    in_answers: dict[str, float]  # answer stems it stands for, with a similarity
 
 
 PREFIX_SIMILARITY = 0.9  # two stems where one is a prefix of the other
@@ -61,6 +65,10 @@ MIN_PREFIX = 4
 UNKNOWN_WORD_WEIGHT = 0.5  # a word the FAQ never uses counts half as much as the rarest FAQ word
 # How the views blend into the score (they sum to 1).
 ITEM_WEIGHT, ANSWER_WEIGHT, PHRASING_WEIGHT, PHRASING_FOUND_WEIGHT = 0.3, 0.2, 0.2, 0.3
+# A word found in more items than this share does not by itself make an item a candidate (it is still
+# counted when scoring the candidates that rarer words found): "как", "где", "вода" in a big FAQ.
+COMMON_SHARE, COMMON_MINIMUM = 0.01, 32
+CANDIDATES = 24  # items scored in full per query
 
 
 def _stems(text: str) -> frozenset[str]:
@@ -80,32 +88,25 @@ class FaqIndex:
             texts = (item.question, *item.variants)
             forms.update((word, stem(word)) for text in texts for word in content_words(text))
             phrasings_of_item.append([stems for stems in map(_stems, texts) if stems])
-        frequency: dict[str, int] = defaultdict(int)
-        self._item_postings: dict[str, list[int]] = defaultdict(list)
-        for number, phrasings in enumerate(phrasings_of_item):
-            for value in frozenset().union(*phrasings):
-                frequency[value] += 1
-                self._item_postings[value].append(number)
+        self._item_stems = [frozenset[str]().union(*phrasings) for phrasings in phrasings_of_item]
+        self._answer_stems = [_stems(item.answer) for item in self.items]
+        self._item_postings = _postings(self._item_stems)
+        self._answer_postings = _postings(self._answer_stems)
         count = len(self.items)
-        self._idf = {value: math.log((count + 1) / (df + 0.5)) + 1.0 for value, df in frequency.items()}
+        self._idf = {
+            value: math.log((count + 1) / (len(numbers) + 0.5)) + 1.0 for value, numbers in self._item_postings.items()
+        }
         self._unknown_weight = UNKNOWN_WORD_WEIGHT * (math.log(count + 1) + 1.0)
-        self._phrasings: list[_Phrasing] = []
-        self._phrasing_postings: dict[str, list[int]] = defaultdict(list)
-        for number, phrasings in enumerate(phrasings_of_item):
-            for stems in phrasings:
-                for value in stems:
-                    self._phrasing_postings[value].append(len(self._phrasings))
-                self._phrasings.append(_Phrasing(number, sum(self._idf[value] for value in stems)))
-        self._answer_postings: dict[str, list[int]] = defaultdict(list)
-        for number, item in enumerate(self.items):
-            for value in _stems(item.answer):
-                self._answer_postings[value].append(number)
+        self._phrasings = [
+            [(stems, sum(self._idf[value] for value in stems)) for stems in phrasings]
+            for phrasings in phrasings_of_item
+        ]
+        self._common = max(COMMON_MINIMUM, int(count * COMMON_SHARE))
         self._sorted_stems = sorted(self._item_postings)
         self._sorted_answer_stems = sorted(self._answer_postings)
         self._forms = list(forms)
         self._form_stems = [forms[form] for form in self._forms]
-        self._expand = lru_cache(maxsize=16384)(self._expand_uncached)
-        self._answer_matches = lru_cache(maxsize=16384)(self._answer_matches_uncached)
+        self._word = lru_cache(maxsize=16384)(self._word_uncached)
 
     def get(self, item_id: str) -> FaqItem | None:
         return self._by_id.get(item_id)
@@ -117,10 +118,10 @@ class FaqIndex:
             fixed = self._scores(fix_layout(query.lower()))
             if max(fixed.values(), default=0.0) > max(scores.values(), default=0.0):
                 scores = fixed
-        ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+        limits = self.thresholds
+        ranked = heapq.nsmallest(max(2, limits.max_suggestions), scores.items(), key=lambda pair: (-pair[1], pair[0]))
         if not ranked:
             return Match(Outcome.NONE, None, 0.0, (), None)
-        limits = self.thresholds
         best_number, best_score = ranked[0]
         best = self.items[best_number]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -134,55 +135,74 @@ class FaqIndex:
         return Match(Outcome.NONE, None, best_score, (), best)
 
     def _scores(self, query: str) -> dict[int, float]:
-        """Score 0-100 of every item sharing at least one (fuzzily matched) word with the query."""
-        query_weight = 0.0
-        by_item: dict[int, float] = defaultdict(float)  # item -> IDF-weighted query words its phrasings explain
-        by_answer: dict[int, float] = defaultdict(float)  # item -> the same, by its answer text
-        by_phrasing: dict[int, float] = defaultdict(float)  # phrasing -> IDF-weighted words shared with the query
-        seen: set[str] = set()
-        for word in content_words(query):
-            query_stem = stem(word)
-            if query_stem in seen:
-                continue
-            seen.add(query_stem)
-            expansions = self._expand(word, query_stem)
-            weight = max((self._idf[value] for value, _ in expansions), default=self._unknown_weight)
-            query_weight += weight
-            item_similarity: dict[int, float] = {}
-            phrasing_match: dict[int, float] = {}
-            for value, similarity in expansions:
-                for number in self._item_postings[value]:
-                    item_similarity[number] = max(item_similarity.get(number, 0.0), similarity)
-                for number in self._phrasing_postings[value]:
-                    phrasing_match[number] = max(phrasing_match.get(number, 0.0), similarity * self._idf[value])
-            for number, similarity in item_similarity.items():
-                by_item[number] += weight * similarity
-            for number, matched in phrasing_match.items():
-                by_phrasing[number] += matched
-            for number, similarity in self._answer_matches(query_stem):
-                by_answer[number] += weight * similarity
+        """Score 0-100 of the most promising items: those sharing the most of the rarer query words."""
+        words = [self._word(word, query_stem) for word, query_stem in _unique_stems(query)]
+        query_weight = sum(word.weight for word in words)
         if not query_weight:
             return {}
-        best_phrasing: dict[int, float] = defaultdict(float)
-        best_found: dict[int, float] = defaultdict(float)
-        for number, matched in by_phrasing.items():
-            phrasing = self._phrasings[number]
-            found = min(1.0, matched / phrasing.weight)
-            cover = math.sqrt(min(1.0, matched / query_weight) * found)
-            best_phrasing[phrasing.item] = max(best_phrasing[phrasing.item], cover)
-            best_found[phrasing.item] = max(best_found[phrasing.item], found)
-        return {
-            number: 100.0
-            * (
-                ITEM_WEIGHT * min(1.0, by_item[number] / query_weight)
-                + ANSWER_WEIGHT * min(1.0, by_answer[number] / query_weight)
-                + PHRASING_WEIGHT * best_phrasing[number]
-                + PHRASING_FOUND_WEIGHT * best_found[number]
+        scores: dict[int, float] = {}
+        for number in self._candidates(words):
+            item_stems, answer_stems = self._item_stems[number], self._answer_stems[number]
+            by_item = by_answer = 0.0
+            present: list[_Word] = []  # the query words this item's phrasings use
+            for word in words:
+                similarity = max((s for v, s in word.expansions if v in item_stems), default=0.0)
+                if similarity:
+                    by_item += word.weight * similarity
+                    present.append(word)
+                by_answer += word.weight * max(
+                    (s for v, s in word.in_answers.items() if v in answer_stems), default=0.0
+                )
+            best_cover = best_found = 0.0
+            for stems, weight in self._phrasings[number]:
+                matched = sum(
+                    max((s * self._idf[v] for v, s in word.expansions if v in stems), default=0.0) for word in present
+                )
+                if matched:
+                    found = min(1.0, matched / weight)
+                    best_found = max(best_found, found)
+                    best_cover = max(best_cover, math.sqrt(min(1.0, matched / query_weight) * found))
+            scores[number] = 100.0 * (
+                ITEM_WEIGHT * min(1.0, by_item / query_weight)
+                + ANSWER_WEIGHT * min(1.0, by_answer / query_weight)
+                + PHRASING_WEIGHT * best_cover
+                + PHRASING_FOUND_WEIGHT * best_found
             )
-            for number in by_item.keys() | by_answer.keys()
-        }
+        return scores
 
-    def _expand_uncached(self, word: str, query_stem: str) -> tuple[tuple[str, float], ...]:
+    def _candidates(self, words: list[_Word]) -> list[int]:
+        """The items worth scoring in full: ranked by a cheap sum over the rarer query words they contain.
+
+        Words found in very many items ("как", "где" in a big FAQ) do not nominate candidates, they only count
+        when candidates are scored; a query of such words alone takes the items of its rarest word.
+        """
+        rough: dict[int, float] = defaultdict(float)
+        sources = [
+            (postings, value, word.weight * similarity * share)
+            for word in words
+            for postings, stems, share in (
+                (self._item_postings, word.expansions, ITEM_WEIGHT),
+                (self._answer_postings, tuple(word.in_answers.items()), ANSWER_WEIGHT),
+            )
+            for value, similarity in stems
+        ]
+        for postings, value, gain in sources:
+            numbers = postings[value]
+            if len(numbers) <= self._common:
+                for number in numbers:
+                    rough[number] += gain
+        if not rough and sources:
+            postings, value, gain = min(sources, key=lambda source: len(source[0][source[1]]))
+            rough = dict.fromkeys(postings[value], gain)
+        return heapq.nlargest(CANDIDATES, rough, key=rough.__getitem__)
+
+    def _word_uncached(self, word: str, query_stem: str) -> _Word:
+        expansions = self._expand(word, query_stem)
+        weight = max((self._idf[value] for value, _ in expansions), default=self._unknown_weight)
+        in_answers = _relatives(query_stem, self._sorted_answer_stems, self._answer_postings)
+        return _Word(weight, expansions, in_answers)
+
+    def _expand(self, word: str, query_stem: str) -> tuple[tuple[str, float], ...]:
         """The phrasing stems a query word stands for, with a similarity in (0, 1]."""
         found = _relatives(query_stem, self._sorted_stems, self._item_postings)
         if not found and len(word) >= MIN_PREFIX:
@@ -196,15 +216,6 @@ class FaqIndex:
                 if similarity > found.get(candidate, 0.0):
                     found[candidate] = similarity
         return tuple(found.items())
-
-    def _answer_matches_uncached(self, query_stem: str) -> tuple[tuple[int, float], ...]:
-        """The items whose answer text uses a query word (in this or another form), with a similarity."""
-        similarity_by_item: dict[int, float] = {}
-        relatives = _relatives(query_stem, self._sorted_answer_stems, self._answer_postings)
-        for value, similarity in relatives.items():
-            for number in self._answer_postings[value]:
-                similarity_by_item[number] = max(similarity_by_item.get(number, 0.0), similarity)
-        return tuple(similarity_by_item.items())
 
 
 def _relatives(query_stem: str, sorted_stems: list[str], known: Mapping[str, object]) -> dict[str, float]:
@@ -223,3 +234,20 @@ def _relatives(query_stem: str, sorted_stems: list[str], known: Mapping[str, obj
             if query_stem[:size] in known:
                 found.setdefault(query_stem[:size], PREFIX_SIMILARITY)
     return found
+
+
+def _postings(stem_sets: list[frozenset[str]]) -> dict[str, list[int]]:
+    """Stem -> the numbers of the items whose stems include it."""
+    postings: dict[str, list[int]] = defaultdict(list)
+    for number, stems in enumerate(stem_sets):
+        for value in stems:
+            postings[value].append(number)
+    return postings
+
+
+def _unique_stems(query: str) -> list[tuple[str, str]]:
+    """(word, stem) for the content words of a query, each stem once."""
+    seen: dict[str, str] = {}
+    for word in content_words(query):
+        seen.setdefault(stem(word), word)
+    return [(word, query_stem) for query_stem, word in seen.items()]
