@@ -12,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import AppealSettings, Config
 from bot.core.dispatcher import Dispatcher
+from bot.core.types import Platform
 from bot.faq.matcher import Thresholds
 from bot.faq.service import FaqService
+from bot.notifier import Notifier, RateLimiter, RetryPolicy
+from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
+from bot.services.notices import Notices
 from bot.services.working_time import WorkingCalendar
 from bot.texts import Texts
 from handlers import all_routers
@@ -29,6 +33,7 @@ class Services:
 
     faq: FaqService
     appeals: AppealPolicy
+    notices: Notices
     limits: AppealSettings
     clock: Callable[[], datetime] = utcnow
 
@@ -40,15 +45,18 @@ class Application:
     texts: Texts
     services: Services
     dispatcher: Dispatcher
+    notifier: Notifier
+    jobs: Jobs
 
     @classmethod
     async def start(cls, config: Config, clock: Callable[[], datetime] = utcnow) -> Application:
         """Load the texts and the FAQ, bring the database schema up to date, and wire the handlers."""
         settings = config.settings
-        texts = Texts.load(config.texts_path).with_common(authority=settings.bot.authority)
+        texts = load_texts(config)
         services = Services(
             faq=FaqService.load(config.faq_path, faq_thresholds(config)),
             appeals=appeal_policy(config),
+            notices=notices_for(config, texts),
             limits=settings.appeals,
             clock=clock,
         )
@@ -59,17 +67,60 @@ class Application:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
-        dispatcher = Dispatcher(
-            lambda: UnitOfWork(sessions), texts, services, all_routers(), concurrency=connection_limit(engine)
+        delivery = settings.notifications
+        notifier = Notifier(
+            sessions,
+            RetryPolicy(delivery.retry_base_delay, delivery.retry_max_delay, delivery.max_attempts),
+            clock=clock,
         )
-        return cls(config=config, engine=engine, texts=texts, services=services, dispatcher=dispatcher)
+        dispatcher = Dispatcher(
+            lambda: UnitOfWork(sessions),
+            texts,
+            services,
+            all_routers(),
+            concurrency=connection_limit(engine),
+            after_commit=notifier.wake,
+        )
+        jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
+        return cls(config, engine, texts, services, dispatcher, notifier, jobs)
+
+    def rate_limiter(self, platform: Platform) -> RateLimiter | None:
+        """The sending limits bot.toml sets for a platform (none for the console)."""
+        limits = self.config.settings.notifications
+        if platform is Platform.TELEGRAM:
+            return RateLimiter(limits.telegram_per_second, limits.telegram_chat_interval)
+        if platform is Platform.VK:
+            return RateLimiter(limits.vk_per_second, limits.vk_chat_interval)
+        return None
 
     def background_tasks(self) -> list[Coroutine[Any, Any, None]]:
-        """What runs beside the chat for as long as the bot runs."""
-        return [self.services.faq.watch(self.config.settings.faq.reload_interval)]
+        """What runs beside the chat for as long as the bot runs: FAQ reloads, the outbox, the scheduler."""
+        settings = self.config.settings
+        scheduler = build_scheduler(
+            self.jobs,
+            self.notifier,
+            self.services.clock,
+            settings.notifications.sweep_interval,
+            settings.staff.scan_interval,
+        )
+        return [
+            self.services.faq.watch(settings.faq.reload_interval),
+            self.notifier.run(),
+            run_scheduler(scheduler),
+        ]
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def load_texts(config: Config) -> Texts:
+    return Texts.load(config.texts_path).with_common(authority=config.settings.bot.authority)
+
+
+def notices_for(config: Config, texts: Texts) -> Notices:
+    staff = config.settings.staff
+    staff_chat = (staff.platform, staff.chat_id) if staff.platform and staff.chat_id else None
+    return Notices(texts=texts, timezone=ZoneInfo(config.settings.deadlines.timezone), staff_chat=staff_chat)
 
 
 def appeal_policy(config: Config) -> AppealPolicy:

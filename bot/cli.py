@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from bot.config import Config, ConfigError, load_config
 from bot.texts import TextsError
+
+if TYPE_CHECKING:
+    from bot.app import Application
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -47,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     misses.add_argument("--limit", type=int, default=20)
     misses.add_argument("--days", type=int, default=None, help="only questions of the last DAYS days")
 
+    from bot.report import add_command as add_report
     from bot.staff_cli import add_commands
 
     add_commands(commands)
+    add_report(commands)
     return parser
 
 
@@ -80,6 +87,10 @@ def configure_logging(config: Config, *, quiet: bool) -> None:
 async def dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "db":
         return await database_command(args, config)
+    if args.command == "report":
+        from bot.report import report_command
+
+        return await report_command(args, config)
     if args.command == "appeals":
         from bot.staff_cli import appeals_command
 
@@ -89,13 +100,61 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
 
         return await faq_command(args, config)
     if args.command == "run" and config.enabled_platforms:
+        return await run_platforms(config)
+    return await console_chat(config, getattr(args, "user", None))
+
+
+class PlatformAdapter(Protocol):
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive and answer updates until `stop` is set, then finish the updates in hand and return."""
+
+
+def telegram_adapter(app: Application) -> PlatformAdapter:
+    from bot.adapters.telegram import TelegramAdapter
+
+    return TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed)
+
+
+# Platform name -> how to build its adapter; imported only when the platform has a token.
+ADAPTERS: dict[str, Callable[[Application], PlatformAdapter]] = {"telegram": telegram_adapter}
+
+
+async def run_platforms(config: Config) -> int:
+    """Run every platform that has a token, with the background jobs, until SIGTERM or SIGINT."""
+    missing = [name for name in config.enabled_platforms if name not in ADAPTERS]
+    if missing:
         print(
-            f"error: {', '.join(config.enabled_platforms)} configured, but this version has no adapter "
-            "for it yet; remove the token to use the console chat",
+            f"error: {', '.join(missing)} configured, but this version has no adapter for it yet; "
+            "remove the token to run without it",
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    return await console_chat(config, getattr(args, "user", None))
+    from bot.app import Application
+
+    app = await Application.start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stop.set)
+    background = [asyncio.create_task(job) for job in app.background_tasks()]
+    try:
+        adapters = {name: ADAPTERS[name](app) for name in config.enabled_platforms}
+        running = {name: asyncio.create_task(adapter.run(stop)) for name, adapter in adapters.items()}
+        log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
+        await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+        stop.set()  # one platform failed (or all stopped): stop the others too
+        await asyncio.wait(running.values())
+    finally:
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signal_number)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await app.close()
+    failed = {name: task.exception() for name, task in running.items() if task.exception() is not None}
+    for name, error in failed.items():
+        log.error("%s stopped: %s", name, error, exc_info=error)
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 async def console_chat(config: Config, user: str | None) -> int:
@@ -103,9 +162,11 @@ async def console_chat(config: Config, user: str | None) -> int:
     from bot.app import Application
 
     app = await Application.start(config)
+    chat = ConsoleChat(app.dispatcher.feed, user_id=user)
+    app.notifier.register(chat)
     background = [asyncio.create_task(job) for job in app.background_tasks()]
     try:
-        await ConsoleChat(app.dispatcher.feed, user_id=user).run()
+        await chat.run()
     finally:
         for task in background:
             task.cancel()

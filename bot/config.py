@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,10 +20,15 @@ CONFIG_PATH_ENV = "PRIEMNAYA_CONFIG"
 # Environment variables that override a setting, so secrets never need to be written into the file.
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "PRIEMNAYA_TELEGRAM_TOKEN": ("telegram", "token"),
+    "PRIEMNAYA_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "PRIEMNAYA_VK_TOKEN": ("vk", "token"),
     "PRIEMNAYA_DATABASE_URL": ("database", "url"),
     "PRIEMNAYA_DATABASE_PASSWORD": ("database", "password"),
 }
+
+
+TELEGRAM_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -133,8 +139,84 @@ class DeadlineSettings(_Section):
         return self
 
 
+class NotificationSettings(_Section):
+    # Sending limits per platform (the platforms' own limits): messages per second overall, and the least
+    # interval between two messages to one chat.
+    telegram_per_second: float = Field(default=30.0, gt=0)
+    telegram_chat_interval: float = Field(default=1.0, ge=0)
+    vk_per_second: float = Field(default=20.0, gt=0)
+    vk_chat_interval: float = Field(default=0.0, ge=0)
+    # Failed sends are retried after 5 s, 10 s, 20 s, ... up to retry_max_delay; after max_attempts, given up.
+    retry_base_delay: float = Field(default=5.0, gt=0)
+    retry_max_delay: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=10, ge=1)
+    # How often the outbox is swept for messages other processes queued (e.g. the staff command line).
+    sweep_interval: float = Field(default=2.0, gt=0)
+
+
+class RatingSettings(_Section):
+    remind_after_hours: float = Field(default=48.0, gt=0)
+    close_after_hours: float = Field(default=168.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> RatingSettings:
+        if self.close_after_hours <= self.remind_after_hours:
+            raise ValueError("close_after_hours must be after remind_after_hours")
+        return self
+
+
+class StaffSettings(_Section):
+    # Where staff get alerts (deadlines, reopened appeals): a platform and a chat id, e.g. a Telegram group.
+    platform: Literal["telegram", "vk", "console"] | None = None
+    chat_id: str | None = None
+    # Warn this many working hours before a deadline.
+    warn_before_hours: float = Field(default=2.0, ge=0)
+    # How often the deadline, rating and auto-close scans run, in seconds.
+    scan_interval: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _both(self) -> StaffSettings:
+        if (self.platform is None) != (self.chat_id is None):
+            raise ValueError("platform and chat_id go together: set both or neither")
+        return self
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    api_base: str = "https://api.telegram.org"
+    webhook_url: str | None = None
+    webhook_listen_host: str = "0.0.0.0"
+    webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/telegram"
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("api_base", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("webhook_path must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> TelegramSettings:
+        # Checked on the whole section, so that an error never echoes the token back.
+        if self.token is not None and not TELEGRAM_TOKEN.fullmatch(self.token.get_secret_value()):
+            raise ValueError("token must look like '123456789:AAE...', as @BotFather gives it")
+        if self.mode != "webhook":
+            return self
+        if self.webhook_url is None:
+            raise ValueError("webhook_url is required in webhook mode (the public https:// URL Telegram calls)")
+        if self.webhook_secret is None or not WEBHOOK_SECRET.fullmatch(self.webhook_secret.get_secret_value()):
+            raise ValueError("webhook_secret is required in webhook mode: 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return self
 
 
 class VkSettings(_Section):
@@ -154,6 +236,9 @@ class Settings(_Section):
     faq: FaqSettings = FaqSettings()
     appeals: AppealSettings = AppealSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    ratings: RatingSettings = RatingSettings()
+    staff: StaffSettings = StaffSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
 

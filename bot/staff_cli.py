@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.app import appeal_policy, create_database_engine
+from bot.app import appeal_policy, create_database_engine, load_texts, notices_for
 from bot.config import Config
 from bot.services.appeal_stages import AppealStage, DomainError
 from bot.services.appeals import (
@@ -57,6 +57,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 async def appeals_command(args: argparse.Namespace, config: Config) -> int:
     policy = appeal_policy(config)
+    notices = notices_for(config, load_texts(config))
     actor = args.actor or f"staff:{getpass.getuser()}"
     now = utcnow()
     zone = policy.calendar.timezone
@@ -82,6 +83,7 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
                 changes: dict[str, Callable[[], Awaitable[Appeal]]] = {
                     "move": lambda: move_appeal(
                         uow,
+                        notices,
                         args.number,
                         AppealStage(args.stage),
                         actor=actor,
@@ -89,7 +91,7 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
                         comment=args.comment,
                         visible_to_resident=not args.internal,
                     ),
-                    "answer": lambda: answer_appeal(uow, args.number, args.text, actor=actor, now=now),
+                    "answer": lambda: answer_appeal(uow, notices, args.number, args.text, actor=actor, now=now),
                     "route": lambda: route_appeal(
                         uow, policy, args.number, args.department, actor=actor, now=now, comment=args.comment
                     ),

@@ -8,21 +8,12 @@ from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import AppealStage
+from bot.services.notices import OPEN_APPEAL as OPEN
+from bot.services.notices import STAGE_TEXTS
 from handlers.menu import MAIN_MENU, MY_APPEALS, OPEN_APPEAL
 from storage.models import Appeal
 
 router = Router("my_appeals")
-
-OPEN = "my:open"  # :<appeal number>
-STAGE_TEXTS = {
-    AppealStage.NEW: "stages.new",
-    AppealStage.ACCEPTED: "stages.accepted",
-    AppealStage.IN_PROGRESS: "stages.in_progress",
-    AppealStage.ANSWERED: "stages.answered",
-    AppealStage.CLOSED: "stages.closed",
-    AppealStage.REJECTED: "stages.rejected",
-    AppealStage.REDIRECTED: "stages.redirected",
-}
 
 
 def stage_name(ctx: Context, stage: str) -> str:

@@ -120,6 +120,7 @@ class Appeal(Base):
     events: Mapped[list[AppealEvent]] = relationship(
         back_populates="appeal", cascade="all, delete-orphan", order_by="AppealEvent.id"
     )
+    ratings: Mapped[list[Rating]] = relationship(cascade="all, delete-orphan", order_by="Rating.id")
 
 
 class AppealCounter(Base):
@@ -178,7 +179,8 @@ class Rating(Base):
 
 
 class OutboxMessage(Base):
-    """A message to deliver to a resident, committed with the change that caused it (transactional outbox)."""
+    """A message to deliver to a resident or to staff, committed with the change that caused it (transactional
+    outbox). `due_at` is also the lease of a dispatcher that claimed it: past it, another may take it over."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
@@ -195,6 +197,22 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class AppealReminder(Base):
+    """A one-off reminder or automatic step taken for an appeal (rating reminder, deadline alert, auto-close).
+
+    The unique (appeal, kind) pair is how several processes agree that it happens once: whoever inserts the
+    row does the work.
+    """
+
+    __tablename__ = "appeal_reminders"
+    __table_args__ = (UniqueConstraint("appeal_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class UnmatchedQuestion(Base):

@@ -11,7 +11,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Appeal, AppealCounter, DialogState, Resident, UnmatchedQuestion, utcnow
+from storage.models import (
+    Appeal,
+    AppealCounter,
+    AppealReminder,
+    DialogState,
+    OutboxMessage,
+    Rating,
+    Resident,
+    UnmatchedQuestion,
+    utcnow,
+)
 
 MAX_STORED_QUESTION = 2000
 
@@ -120,6 +130,36 @@ class AppealRepository:
         query = select(Appeal).where(*conditions).order_by(Appeal.created_at, Appeal.id).limit(limit)
         return list((await self._session.execute(query)).scalars())
 
+    async def answered_before(self, moment: datetime) -> list[Appeal]:
+        """Appeals answered before `moment` and still waiting for the resident's rating."""
+        query = (
+            select(Appeal)
+            .where(Appeal.stage == "answered", Appeal.answered_at < moment)
+            .options(*_appeal_details())
+            .order_by(Appeal.id)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def with_deadline_between(self, start: datetime, end: datetime, open_stages: list[str]) -> list[Appeal]:
+        """Open appeals with a first-response or resolution deadline in [start, end)."""
+        first = and_(
+            Appeal.first_response_at.is_(None),
+            Appeal.first_response_due_at >= start,
+            Appeal.first_response_due_at < end,
+        )
+        resolution = and_(Appeal.resolution_due_at >= start, Appeal.resolution_due_at < end)
+        query = select(Appeal).where(Appeal.stage.in_(open_stages), or_(first, resolution)).order_by(Appeal.id)
+        return list((await self._session.execute(query)).scalars())
+
+    async def opened_between(self, start: datetime, end: datetime) -> list[Appeal]:
+        query = (
+            select(Appeal)
+            .where(Appeal.created_at >= start, Appeal.created_at < end)
+            .options(*_appeal_details(), selectinload(Appeal.ratings))
+            .order_by(Appeal.id)
+        )
+        return list((await self._session.execute(query)).scalars())
+
 
 def _appeal_details() -> list[Any]:
     return [selectinload(Appeal.events), selectinload(Appeal.attachments)]
@@ -202,3 +242,70 @@ class UnmatchedQuestionRepository:
             )
             for normalized, times, example, last_asked, best_item_id in rows
         ]
+
+
+class ReminderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim(self, appeal_id: int, kind: str, now: datetime) -> bool:
+        """True for the one caller, across processes, that records this reminder first."""
+        try:
+            async with self._session.begin_nested():
+                self._session.add(AppealReminder(appeal_id=appeal_id, kind=kind, created_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+
+class RatingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, rating: Rating) -> None:
+        self._session.add(rating)
+
+    async def latest(self, appeal_id: int, since: datetime | None = None) -> Rating | None:
+        """The appeal's newest rating, given at or after `since` (the answer it rates)."""
+        query = select(Rating).where(Rating.appeal_id == appeal_id)
+        if since is not None:
+            query = query.where(Rating.created_at >= since)
+        query = query.order_by(Rating.created_at.desc(), Rating.id.desc()).limit(1)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, message: OutboxMessage) -> None:
+        self._session.add(message)
+
+    async def claim_due(
+        self, platforms: list[str], now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxMessage]:
+        """Take up to `limit` due messages for these platforms: their `due_at` moves to `lease_until`, so no other
+        dispatcher takes them unless this one dies. On PostgreSQL, rows another dispatcher is claiming are
+        skipped (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time anyway."""
+        query = (
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.status == "pending", OutboxMessage.due_at <= now, OutboxMessage.platform.in_(platforms)
+            )
+            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list((await self._session.execute(query)).scalars())
+        for row in rows:
+            row.due_at = lease_until
+            row.attempts += 1
+        return rows
+
+    async def settle(self, message_id: int, **values: Any) -> None:
+        """Record how a claimed message's delivery went (sent, retry at, dead)."""
+        await self._session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self._session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+        return {status: count for status, count in rows.all()}

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.repositories import (
     AppealRepository,
     DialogStateRepository,
+    OutboxRepository,
+    RatingRepository,
+    ReminderRepository,
     ResidentRepository,
     UnmatchedQuestionRepository,
 )
@@ -22,6 +25,9 @@ class UnitOfWork:
     appeals: AppealRepository
     dialogs: DialogStateRepository
     unmatched: UnmatchedQuestionRepository
+    outbox: OutboxRepository
+    ratings: RatingRepository
+    reminders: ReminderRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -33,6 +39,9 @@ class UnitOfWork:
         self.appeals = AppealRepository(self._session)
         self.dialogs = DialogStateRepository(self._session)
         self.unmatched = UnmatchedQuestionRepository(self._session)
+        self.outbox = OutboxRepository(self._session)
+        self.ratings = RatingRepository(self._session)
+        self.reminders = ReminderRepository(self._session)
         return self
 
     async def __aexit__(

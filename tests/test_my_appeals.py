@@ -66,11 +66,22 @@ async def test_resident_follows_the_appeal_through_its_stages(
     number = await open_appeal(chat, "ЖКХ", "Не работает лифт в подъезде 2 дома 14")
     assert number == "А-2026-000001"
     clock.now += timedelta(days=2)
-    await staff(app, lambda uow: move_appeal(uow, number, AppealStage.ACCEPTED, actor="staff:olga", now=clock.now))
     await staff(
         app,
         lambda uow: move_appeal(
-            uow, number, AppealStage.IN_PROGRESS, actor="staff:olga", now=clock.now, comment="Вызвали лифтёров"
+            uow, app.services.notices, number, AppealStage.ACCEPTED, actor="staff:olga", now=clock.now
+        ),
+    )
+    await staff(
+        app,
+        lambda uow: move_appeal(
+            uow,
+            app.services.notices,
+            number,
+            AppealStage.IN_PROGRESS,
+            actor="staff:olga",
+            now=clock.now,
+            comment="Вызвали лифтёров",
         ),
     )
 
@@ -103,6 +114,7 @@ async def test_internal_notes_and_routing_in_the_timeline(app: Application, chat
         app,
         lambda uow: move_appeal(
             uow,
+            app.services.notices,
             number,
             AppealStage.ACCEPTED,
             actor="staff:ivan",
@@ -145,11 +157,13 @@ async def test_domain_errors_for_staff_changes(app: Application, chat: ConsoleCh
     policy = app.services.appeals
     async with UnitOfWork(session_factory(app.engine)) as uow:
         with pytest.raises(ForbiddenMove, match="cannot move an appeal from 'new' to 'closed'"):
-            await move_appeal(uow, number, AppealStage.CLOSED, actor="staff", now=clock.now)
+            await move_appeal(uow, app.services.notices, number, AppealStage.CLOSED, actor="staff", now=clock.now)
         with pytest.raises(CommentRequired):
-            await move_appeal(uow, number, AppealStage.REJECTED, actor="staff", now=clock.now)
+            await move_appeal(uow, app.services.notices, number, AppealStage.REJECTED, actor="staff", now=clock.now)
         with pytest.raises(AppealNotFound):
-            await move_appeal(uow, "А-2026-999999", AppealStage.ACCEPTED, actor="staff", now=clock.now)
+            await move_appeal(
+                uow, app.services.notices, "А-2026-999999", AppealStage.ACCEPTED, actor="staff", now=clock.now
+            )
         with pytest.raises(UnknownDepartment):
             await route_appeal(uow, policy, number, "Марс", actor="staff", now=clock.now)
 

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "outbox",
     "unmatched_questions",
     "appeal_counters",
+    "appeal_reminders",
     "alembic_version",
 }
 
@@ -36,7 +37,7 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
     try:
         await upgrade(engine)
         await upgrade(engine)  # idempotent
-        assert await current_revision(engine) == "0002"
+        assert await current_revision(engine) == "0003"
 
         def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
             tables = set(inspect(connection).get_table_names())
@@ -147,5 +148,5 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "database schema revision: 0002" in result.stdout
+    assert "database schema revision: 0003" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0

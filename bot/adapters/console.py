@@ -9,13 +9,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TextIO
 
+from bot.core.delivery import RecipientUnreachable
 from bot.core.types import Button, Incoming, Location, Photo, Platform, Reply
 
 QUIT_WORDS = frozenset({"/quit", "/exit"})
 
 
 class ConsoleChat:
-    """Turns typed lines into `Incoming` and replies into text. A number or a button's label presses it."""
+    """Turns typed lines into `Incoming` and replies into text. A number or a button's label presses it.
+
+    It is also the console's `Sender`: notifications for this terminal's resident are printed as they come.
+    """
+
+    platform = Platform.CONSOLE
 
     def __init__(
         self,
@@ -27,6 +33,7 @@ class ConsoleChat:
         self.user_id = user_id or getpass.getuser()
         self.display_name = display_name or self.user_id
         self._buttons: list[Button] = []
+        self._sink: TextIO = sys.stdout
 
     async def say(self, line: str) -> str:
         """Send one typed line to the bot and return what the terminal shows in reply."""
@@ -66,8 +73,16 @@ class ConsoleChat:
             lines += [f"  [{number}] {button.text}" for number, button in enumerate(self._buttons, start=1)]
         return "\n".join(lines)
 
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Print a notification; the terminal has one resident, so others' notifications cannot be delivered."""
+        if chat_id != self.user_id:
+            raise RecipientUnreachable(f"console resident {chat_id!r} is not at this terminal")
+        self._sink.write(f"\n🔔 {self._render(reply)}\n\n> ")
+        self._sink.flush()
+
     async def run(self, source: TextIO = sys.stdin, sink: TextIO = sys.stdout) -> None:
         """Read lines until end of input or /quit, printing the bot's replies."""
+        self._sink = sink
         sink.write(
             "Console chat with the bot. Press a button by typing its number; attach with /photo FILE or\n"
             "/location LAT LON; /quit to leave.\n\n"

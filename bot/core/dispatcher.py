@@ -34,7 +34,9 @@ class Dispatcher:
         services: Services,
         routers: Iterable[Router],
         concurrency: int = 10,
+        after_commit: Callable[[], None] = lambda: None,
     ) -> None:
+        self._after_commit = after_commit
         self._uow_factory = uow_factory
         self._services = services
         # First come, first served: a fair queue in front of the connection pool, so no update waits
@@ -95,7 +97,8 @@ class Dispatcher:
                 if (ctx.state, ctx.data) != (state, data):
                     await uow.dialogs.save(resident.id, ctx.state, ctx.data)
                 await uow.commit()
-                return ctx.replies
+            self._after_commit()  # e.g. wake the outbox: the update may have queued notifications
+            return ctx.replies
         except Exception:
             log.exception("failed to handle an update from %s:%s", incoming.platform.value, incoming.user_id)
             return [Reply(text=self._texts("errors.internal"))]

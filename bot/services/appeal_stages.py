@@ -43,7 +43,7 @@ class DomainError(Exception):
     """A rule of the domain was broken; the message says which, in plain English."""
 
 
-class ForbiddenMove(DomainError):  # noqa: N818 - a domain rule's name; DomainError says it is an error
+class ForbiddenMove(DomainError):
     def __init__(self, current: AppealStage, target: AppealStage) -> None:
         allowed = ", ".join(f"'{stage}'" for stage in AppealStage if stage in ALLOWED_MOVES[current]) or "none"
         super().__init__(f"cannot move an appeal from '{current}' to '{target}'; allowed from '{current}': {allowed}")
@@ -51,7 +51,7 @@ class ForbiddenMove(DomainError):  # noqa: N818 - a domain rule's name; DomainEr
         self.target = target
 
 
-class CommentRequired(DomainError):  # noqa: N818 - as above
+class CommentRequired(DomainError):
     def __init__(self, target: AppealStage) -> None:
         super().__init__(f"moving an appeal to '{target}' needs a comment with the reason")
         self.target = target

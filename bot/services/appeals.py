@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError, StageMove, move
+from bot.services.notices import Notices
 from bot.services.working_time import WorkingCalendar
 from storage.models import Appeal, AppealAttachment, AppealEvent
 from storage.uow import UnitOfWork
@@ -15,12 +16,12 @@ RESIDENT_ACTOR = "resident"
 OPEN_STAGES = (AppealStage.NEW, AppealStage.ACCEPTED, AppealStage.IN_PROGRESS)
 
 
-class AppealNotFound(DomainError):  # noqa: N818 - a domain rule's name; DomainError says it is an error
+class AppealNotFound(DomainError):
     def __init__(self, number: str) -> None:
         super().__init__(f"no appeal numbered '{number}'")
 
 
-class UnknownDepartment(DomainError):  # noqa: N818 - as above
+class UnknownDepartment(DomainError):
     def __init__(self, department: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown department '{department}'; known: {', '.join(known)}")
 
@@ -86,6 +87,7 @@ async def open_appeal(
 
 async def move_appeal(
     uow: UnitOfWork,
+    notices: Notices,
     number: str,
     target: AppealStage,
     *,
@@ -94,31 +96,31 @@ async def move_appeal(
     comment: str | None = None,
     visible_to_resident: bool = True,
 ) -> Appeal:
-    """Move an appeal to another stage, or raise a DomainError saying why it may not go there."""
+    """Move an appeal to another stage and queue the resident's notification, in the caller's transaction;
+    or raise a DomainError saying why it may not go there."""
     appeal = await _find(uow, number)
-    _record(
-        appeal,
-        move(
-            AppealStage(appeal.stage),
-            target,
-            actor=actor,
-            at=now,
-            comment=comment,
-            visible_to_resident=visible_to_resident,
-        ),
+    record = move(
+        AppealStage(appeal.stage), target, actor=actor, at=now, comment=comment, visible_to_resident=visible_to_resident
     )
+    _record(appeal, record)
+    await notices.stage_changed(uow, appeal, record)
     return appeal
 
 
-async def answer_appeal(uow: UnitOfWork, number: str, text: str, *, actor: str, now: datetime) -> Appeal:
-    """Give the official answer: the appeal moves to `answered` (registering it first if it was still new)."""
+async def answer_appeal(
+    uow: UnitOfWork, notices: Notices, number: str, text: str, *, actor: str, now: datetime
+) -> Appeal:
+    """Give the official answer: the appeal moves to `answered` (registering it first if it was still new), and
+    the resident gets the answer with buttons to rate it."""
     if not text.strip():
         raise DomainError("the answer text is empty")
     appeal = await _find(uow, number)
     if appeal.stage == AppealStage.NEW:
         _record(appeal, move(AppealStage.NEW, AppealStage.ACCEPTED, actor=actor, at=now))
-    _record(appeal, move(AppealStage(appeal.stage), AppealStage.ANSWERED, actor=actor, at=now, comment=text))
+    record = move(AppealStage(appeal.stage), AppealStage.ANSWERED, actor=actor, at=now, comment=text)
+    _record(appeal, record)
     appeal.answer_text = text
+    await notices.stage_changed(uow, appeal, record)
     return appeal
 
 

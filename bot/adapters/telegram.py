@@ -1,0 +1,393 @@
+"""Telegram through aiogram 3: updates in as `Incoming`, replies out as plain-text messages; polling or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.config import TelegramSettings
+from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.types import Incoming, Keyboard, Location, Photo, Platform, Reply
+
+log = logging.getLogger(__name__)
+
+Feed = Callable[[Incoming], Awaitable[list[Reply]]]
+
+# The command menu Telegram shows beside the input field. TODO(texts): move into texts/ru.toml.
+BOT_COMMANDS = {
+    "start": "Начать сначала",
+    "menu": "Главное меню",
+    "help": "Справка",
+    "cancel": "Отменить текущее действие",
+}
+ALLOWED_UPDATES = ["message", "callback_query"]
+TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
+CALLBACK_DATA_LIMIT = 64  # bytes of a button's payload
+TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing..."
+RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
+MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
+POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+EDIT_IMPOSSIBLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+UNREACHABLE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked")
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """An aiogram bot on the configured Bot API server; no parse mode, so texts go out exactly as written."""
+    if settings.token is None:
+        raise ValueError("no Telegram token configured")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+    return Bot(settings.token.get_secret_value(), session=session)
+
+
+class TelegramSender:
+    """Shows a `Reply` in a chat; `send` is the notifier's `Sender`, with errors as `DeliveryError`s."""
+
+    platform: Platform = Platform.TELEGRAM
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        try:
+            await self.show(chat_id, reply)
+        except TelegramRetryAfter as exc:
+            raise RetryLater(exc.retry_after, exc.message) from exc
+        except TelegramAPIError as exc:
+            if unreachable(exc):
+                raise RecipientUnreachable(str(exc)) from exc
+            raise DeliveryError(str(exc)) from exc
+
+    async def show(self, chat_id: str, reply: Reply) -> None:
+        """Send (or edit into) as many messages as the text needs; the buttons go under the last one."""
+        chunks = split_text(reply.text)
+        markup = inline_keyboard(reply.buttons)
+        edit = reply.edit_message_id
+        for number, chunk in enumerate(chunks, start=1):
+            buttons = markup if number == len(chunks) else None
+            if number == 1 and edit is not None and await self._edit(chat_id, edit, chunk, buttons):
+                continue
+            await self.bot.send_message(chat_id=chat_id, text=chunk, reply_markup=buttons)
+
+    async def _edit(self, chat_id: str, message_id: str, text: str, markup: InlineKeyboardMarkup | None) -> bool:
+        """Edit an earlier message; False when it cannot be edited any more, so a new one is sent instead."""
+        try:
+            await self.bot.edit_message_text(
+                text=text, chat_id=chat_id, message_id=int(message_id), reply_markup=markup
+            )
+        except TelegramBadRequest as exc:
+            description = exc.message.lower()
+            if "message is not modified" in description:  # it already shows exactly this
+                return True
+            if any(reason in description for reason in EDIT_IMPOSSIBLE):
+                log.info("message %s in chat %s cannot be edited (%s): sending a new one", message_id, chat_id, exc)
+                return False
+            raise
+        return True
+
+
+def unreachable(exc: TelegramAPIError) -> bool:
+    """The resident blocked the bot, deleted their account, or the chat is gone."""
+    return isinstance(exc, TelegramForbiddenError) or any(reason in exc.message.lower() for reason in UNREACHABLE)
+
+
+class TelegramAdapter:
+    """Receives updates by long polling or webhook, feeds them to the core, shows the replies; never stops on one.
+
+    Each update is handled in its own task, the updates of one resident in arrival order (the dispatcher queues
+    them). On stop, receiving ends first, then the updates in hand are finished, then the session closes.
+    """
+
+    def __init__(self, settings: TelegramSettings, feed: Feed) -> None:
+        self.settings = settings
+        self.bot = make_bot(settings)
+        self.sender = TelegramSender(self.bot)
+        self._feed = feed
+        self._recent = RecentIds(RECENT_UPDATES)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._offset: int | None = None
+        self._secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Receive and handle updates until `stop` is set; then finish what is in hand and close the session."""
+        try:
+            await self._register_commands()
+            if self.settings.mode == "webhook":
+                await self._serve_webhook(stop)
+            else:
+                await self._poll_until(stop)
+            await self.wait_idle()
+            if self._offset is not None:  # tell Telegram that everything received is done
+                await self._softly(self.bot.get_updates(offset=self._offset, limit=1, timeout=0), "confirm updates")
+        finally:
+            await self.wait_idle()
+            await self.bot.session.close()
+
+    async def wait_idle(self) -> None:
+        """Return once no update is being handled."""
+        while self._in_flight:
+            await asyncio.wait(self._in_flight)
+
+    def handle(self, update: Update) -> asyncio.Task[None] | None:
+        """Start handling an update in its own task; None for an update already seen (a re-delivery)."""
+        if not self._recent.add(update.update_id):
+            log.info("update %s was delivered again: ignored", update.update_id)
+            return None
+        task = asyncio.create_task(self._process(update))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    async def _register_commands(self) -> None:
+        commands = [BotCommand(command=name, description=text) for name, text in BOT_COMMANDS.items()]
+        await self._softly(self.bot.set_my_commands(commands), "register the command menu")
+
+    async def _softly(self, call: Awaitable[object], what: str) -> None:
+        """A call the bot can live without; only a refused token stops it."""
+        try:
+            await call
+        except TelegramUnauthorizedError:
+            raise
+        except TelegramAPIError as exc:
+            log.warning("could not %s: %s", what, exc)
+
+    # Receiving
+
+    async def _poll_until(self, stop: asyncio.Event) -> None:
+        await self._softly(self.bot.delete_webhook(), "remove a webhook (it would block polling)")
+        polling = asyncio.create_task(self._poll())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if polling.done():
+            polling.result()  # a refused token ends polling: raise it
+        else:
+            polling.cancel()
+            await asyncio.wait({polling})
+
+    async def _poll(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=self._offset,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=POLL_TIMEOUT + 30,
+                )
+            except TelegramUnauthorizedError:
+                raise
+            except AiogramError as exc:  # the network, Telegram's side, or an answer that is not JSON
+                log.warning("getUpdates failed (%s); trying again in %g s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            for update in updates:
+                await self._slots.acquire()
+                task = self.handle(update)
+                if task is None:
+                    self._slots.release()
+                else:
+                    task.add_done_callback(lambda _: self._slots.release())
+                self._offset = update.update_id + 1
+
+    async def _serve_webhook(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        assert settings.webhook_url is not None  # the config requires it, and the secret, in webhook mode
+        app = web.Application()
+        app.router.add_post(settings.webhook_path, self._on_webhook)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.webhook_listen_host, settings.webhook_listen_port).start()
+            await self.bot.set_webhook(
+                settings.webhook_url, secret_token=self._secret.decode(), allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("webhook set; listening on port %s", settings.webhook_listen_port)
+            await stop.wait()
+        finally:
+            await runner.cleanup()  # stops listening and lets the requests in progress finish
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        if not secrets.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
+            return web.Response(status=401, text="Unauthorized")
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except (ValueError, ValidationError):
+            return web.Response(status=400, text="Not an update")
+        task = self.handle(update)
+        if task is not None:  # answer once handled, so an update is never acknowledged and then lost
+            await asyncio.shield(task)
+        return web.Response()
+
+    # Handling one update
+
+    async def _process(self, update: Update) -> None:
+        try:
+            if update.message is not None:
+                await self._on_message(update.message)
+            elif update.callback_query is not None:
+                await self._on_button(update.callback_query)
+        except TelegramAPIError as exc:
+            log.warning("update %s: %s", update.update_id, exc)
+        except Exception:
+            log.exception("update %s failed", update.update_id)
+
+    async def _on_message(self, message: Message) -> None:
+        incoming = message_incoming(message)
+        if incoming is not None:
+            await self._answer(incoming)
+
+    async def _on_button(self, query: CallbackQuery) -> None:
+        answering = asyncio.ensure_future(self.bot.answer_callback_query(query.id))  # stops the button spinning
+        try:
+            incoming = callback_incoming(query)
+            if incoming is not None:
+                await self._answer(incoming)
+        finally:
+            try:
+                await answering
+            except TelegramAPIError as exc:
+                log.info("could not answer button press %s: %s", query.id, exc)
+
+    async def _answer(self, incoming: Incoming) -> None:
+        """Feed the core, showing "typing..." if that takes a while, and show every reply in order."""
+        typing = asyncio.get_running_loop().call_later(TYPING_AFTER, self._typing, incoming.chat_id)
+        try:
+            replies = await self._feed(incoming)
+        finally:
+            typing.cancel()
+        for reply in replies:
+            await self.sender.show(incoming.chat_id, reply)
+
+    def _typing(self, chat_id: str) -> None:
+        task = asyncio.create_task(self._show_typing(chat_id))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _show_typing(self, chat_id: str) -> None:
+        with contextlib.suppress(TelegramAPIError):  # only a nicety: the reply itself reports any trouble
+            await self.bot.send_chat_action(chat_id=chat_id, action="typing")
+
+
+class RecentIds:
+    """The last `size` ids seen, to tell a re-delivered update from a new one."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[int] = deque(maxlen=size)
+        self._seen: set[int] = set()
+
+    def add(self, value: int) -> bool:
+        """Remember `value`; False if it was already remembered."""
+        if value in self._seen:
+            return False
+        if len(self._order) == self._order.maxlen:
+            self._seen.discard(self._order[0])
+        self._order.append(value)
+        self._seen.add(value)
+        return True
+
+
+def message_incoming(message: Message) -> Incoming | None:
+    """A resident's message: text or command, the largest size of a photo with its caption, or a location."""
+    user = message.from_user
+    if user is None:  # a channel post
+        return None
+    photos: tuple[Photo, ...] = ()
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        photos = (Photo(largest.file_id),)
+    location = message.location
+    return Incoming(
+        platform=Platform.TELEGRAM,
+        user_id=str(user.id),
+        chat_id=str(message.chat.id),
+        text=message.text if message.text is not None else message.caption,
+        photos=photos,
+        location=Location(location.latitude, location.longitude) if location is not None else None,
+        message_id=str(message.message_id),
+        display_name=user.full_name,
+    )
+
+
+def callback_incoming(query: CallbackQuery) -> Incoming | None:
+    """A button press: its payload, and the message that carries the button."""
+    if query.data is None:
+        return None
+    message = query.message
+    return Incoming(
+        platform=Platform.TELEGRAM,
+        user_id=str(query.from_user.id),
+        chat_id=str(message.chat.id if message is not None else query.from_user.id),
+        payload=query.data,
+        message_id=str(message.message_id) if message is not None else None,
+        display_name=query.from_user.full_name,
+    )
+
+
+def inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
+    """Rows of inline buttons; a button whose payload Telegram would refuse is left out, with an error logged."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for row in buttons:
+        kept = []
+        for button in row:
+            if not 1 <= len(button.payload.encode()) <= CALLBACK_DATA_LIMIT:
+                log.error("button %r left out: its payload %r is not 1-64 bytes", button.text, button.payload)
+                continue
+            kept.append(InlineKeyboardButton(text=button.text, callback_data=button.payload))
+        if kept:
+            rows.append(kept)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at a paragraph, else a line, else a space, in the latter half."""
+    pieces = []
+    while utf16_length(text) > limit:
+        window = text[: fitting(text, limit)]
+        cut = len(window)
+        for separator in ("\n\n", "\n", " "):
+            at = window.rfind(separator)
+            if at >= len(window) // 2:
+                cut = at
+                break
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n ")
+    pieces.append(text)
+    return pieces
+
+
+def utf16_length(text: str) -> int:
+    """How Telegram counts characters: those outside the BMP (most emoji) count twice."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fitting(text: str, limit: int) -> int:
+    """How many leading characters of `text` fit in `limit` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)

@@ -1,0 +1,154 @@
+"""The outbox dispatcher: claims due messages, sends them through the platforms within their rate limits,
+retries what failed, and gives up on residents who blocked the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, Sender
+from bot.core.types import Reply
+from bot.services.notices import keyboard_from_json
+from storage.models import OutboxMessage, utcnow
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """At most `per_second` sends overall and one per `chat_interval` seconds to a chat, spaced evenly.
+
+    Spacing is measured from the moment a send is let through, so a late wake-up never lets two sends come
+    closer than the limit allows; waiters are served first come, first served.
+    """
+
+    def __init__(self, per_second: float, chat_interval: float) -> None:
+        self._interval = 1.0 / per_second
+        self._chat_interval = chat_interval
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+        self._chats: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # chat -> (its lock, [next allowed time])
+
+    async def acquire(self, chat_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        lock, next_for_chat = self._chats.setdefault(chat_id, (asyncio.Lock(), [0.0]))
+        async with lock:
+            if next_for_chat[0] > loop.time():
+                await asyncio.sleep(next_for_chat[0] - loop.time())
+            async with self._lock:
+                if self._next > loop.time():
+                    await asyncio.sleep(self._next - loop.time())
+                self._next = loop.time() + self._interval
+            next_for_chat[0] = loop.time() + self._chat_interval
+        if len(self._chats) > 10_000:  # forget idle chats whose interval has passed
+            now = loop.time()
+            self._chats = {chat: entry for chat, entry in self._chats.items() if entry[0].locked() or entry[1][0] > now}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_delay: float = 5.0
+    max_delay: float = 3600.0
+    max_attempts: int = 10
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.base_delay * 2 ** max(0, attempts - 1), self.max_delay))
+
+
+class Notifier:
+    """Delivers the outbox. Safe with several processes on PostgreSQL; on SQLite, run one bot process."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        retry: RetryPolicy,
+        clock: Callable[[], datetime] = utcnow,
+        batch: int = 100,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self._sessions = sessions
+        self._retry = retry
+        self._clock = clock
+        self._batch = batch
+        self._lease = lease
+        self._senders: dict[str, tuple[Sender, RateLimiter | None]] = {}
+        self._wake = asyncio.Event()
+
+    def register(self, sender: Sender, limiter: RateLimiter | None = None) -> None:
+        """Deliver this platform's messages through `sender`; messages of unregistered platforms wait."""
+        self._senders[sender.platform.value] = (sender, limiter)
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at the outbox now (a change was committed, or the periodic sweep)."""
+        self._wake.set()
+
+    async def run(self, idle_timeout: float = 60.0) -> None:
+        """Deliver until cancelled: a batch at a time, then wait to be woken."""
+        while True:
+            self._wake.clear()  # before looking, so a wake-up during the round is not lost
+            try:
+                delivered = await self.deliver_due()
+            except Exception:
+                log.exception("outbox delivery round failed; retrying shortly")
+                delivered = 0
+                await asyncio.sleep(1.0)
+            if delivered == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle_timeout)
+
+    async def deliver_due(self) -> int:
+        """Claim one batch of due messages and deliver them; returns how many were claimed."""
+        if not self._senders:
+            return 0
+        now = self._clock()
+        async with UnitOfWork(self._sessions) as uow:
+            claimed = await uow.outbox.claim_due(list(self._senders), now, now + self._lease, self._batch)
+            await uow.commit()
+        await asyncio.gather(*(self._deliver(message) for message in claimed))
+        return len(claimed)
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        sender, limiter = self._senders[message.platform]
+        reply = Reply(text=message.text, buttons=keyboard_from_json(message.buttons))
+        try:
+            if limiter is not None:
+                await limiter.acquire(message.chat_id)
+            await sender.send(message.chat_id, reply)
+        except RecipientUnreachable as exc:
+            log.info("outbox message %s: recipient unreachable, given up: %s", message.id, exc)
+            await self._settle(message.id, status="dead", last_error=str(exc)[:1000])
+        except RetryLater as exc:
+            log.warning("outbox message %s: platform asks to wait %.1f s", message.id, exc.seconds)
+            await self._settle(
+                message.id, attempts=message.attempts - 1, due_at=self._clock() + timedelta(seconds=exc.seconds)
+            )
+        except (DeliveryError, OSError, TimeoutError) as exc:
+            await self._failed(message, str(exc) or type(exc).__name__)
+        except Exception as exc:  # a bug in an adapter must not stop the outbox
+            log.exception("outbox message %s: unexpected error", message.id)
+            await self._failed(message, f"{type(exc).__name__}: {exc}")
+        else:
+            await self._settle(message.id, status="sent", sent_at=self._clock(), last_error=None)
+
+    async def _failed(self, message: OutboxMessage, error: str) -> None:
+        if message.attempts >= self._retry.max_attempts:
+            log.error("outbox message %s: given up after %d attempts: %s", message.id, message.attempts, error)
+            await self._settle(message.id, status="dead", last_error=error[:1000])
+            return
+        delay = self._retry.delay(message.attempts)
+        log.warning(
+            "outbox message %s: attempt %d failed (%s); retry in %.0f s", message.id, message.attempts, error, delay
+        )
+        await self._settle(message.id, due_at=self._clock() + timedelta(seconds=delay), last_error=error[:1000])
+
+    async def _settle(self, message_id: int, **values: object) -> None:
+        async with UnitOfWork(self._sessions) as uow:
+            await uow.outbox.settle(message_id, **values)
+            await uow.commit()

@@ -1,0 +1,141 @@
+"""`python -m bot report`: per category and per department, how fast and how well appeals were answered."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from bot.app import appeal_policy, create_database_engine
+from bot.config import Config
+from bot.services.working_time import WorkingCalendar
+from storage.db import session_factory, upgrade
+from storage.models import Appeal
+from storage.uow import UnitOfWork
+
+POOR = 2
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="response times and ratings per category and department")
+    report.add_argument(
+        "--from", dest="start", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: 30 days ago)"
+    )
+    report.add_argument(
+        "--to", dest="end", type=date.fromisoformat, default=None, help="YYYY-MM-DD, inclusive (default: today)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """The figures of one group of appeals; times in working hours, shares from 0 to 1, None when unknown."""
+
+    group: str
+    opened: int
+    first_response_median: float | None
+    first_response_p90: float | None
+    first_response_in_time: float | None
+    answered_in_time: float | None
+    average_rating: float | None
+    poor_ratings: float | None
+
+
+def summarize(group: str, appeals: list[Appeal], calendar: WorkingCalendar) -> Row:
+    responded = [a for a in appeals if a.first_response_at is not None]
+    hours = sorted(
+        calendar.working_hours_between(a.created_at, a.first_response_at) for a in responded if a.first_response_at
+    )
+    first_in_time = [
+        a.first_response_at is not None
+        and a.first_response_due_at is not None
+        and a.first_response_at <= a.first_response_due_at
+        for a in appeals
+    ]
+    answered_in_time = [
+        a.answered_at is not None and a.resolution_due_at is not None and a.answered_at <= a.resolution_due_at
+        for a in appeals
+    ]
+    scores = [rating.score for a in appeals for rating in a.ratings]
+    return Row(
+        group=group,
+        opened=len(appeals),
+        first_response_median=statistics.median(hours) if hours else None,
+        first_response_p90=_percentile(hours, 0.9),
+        first_response_in_time=_share(first_in_time),
+        answered_in_time=_share(answered_in_time),
+        average_rating=statistics.fmean(scores) if scores else None,
+        poor_ratings=_share([score <= POOR for score in scores]),
+    )
+
+
+def build(appeals: list[Appeal], calendar: WorkingCalendar) -> tuple[list[Row], list[Row]]:
+    """Rows per category and per department, each group in name order, with a total row at the end."""
+
+    def rows(key: str) -> list[Row]:
+        groups: dict[str, list[Appeal]] = defaultdict(list)
+        for appeal in appeals:
+            groups[getattr(appeal, key)].append(appeal)
+        return [summarize(name, groups[name], calendar) for name in sorted(groups)] + [
+            summarize("всего", appeals, calendar)
+        ]
+
+    return rows("category"), rows("department")
+
+
+async def report_command(args: argparse.Namespace, config: Config) -> int:
+    policy = appeal_policy(config)
+    zone = policy.calendar.timezone
+    end_day = args.end or datetime.now(zone).date()
+    start_day = args.start or end_day - timedelta(days=29)
+    start = datetime.combine(start_day, time.min, zone)
+    end = datetime.combine(end_day + timedelta(days=1), time.min, zone)
+    engine = create_database_engine(config)
+    try:
+        await upgrade(engine)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            by_category, by_department = build(await uow.appeals.opened_between(start, end), policy.calendar)
+    finally:
+        await engine.dispose()
+    print(f"Appeals opened {start_day:%d.%m.%Y}-{end_day:%d.%m.%Y}; first response in working hours.")
+    for title, rows in (("category", by_category), ("department", by_department)):
+        print()
+        print(render(title, rows))
+    return 0
+
+
+def render(title: str, rows: Iterable[Row]) -> str:
+    header = (
+        f"{title:<26} {'opened':>6} {'1st med h':>9} {'1st p90 h':>9} {'1st in time':>11} "
+        f"{'answered in time':>16} {'avg rating':>10} {'rated 1-2':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row.group[:26]:<26} {row.opened:>6} {_number(row.first_response_median):>9} "
+            f"{_number(row.first_response_p90):>9} {_percent(row.first_response_in_time):>11} "
+            f"{_percent(row.answered_in_time):>16} {_number(row.average_rating):>10} {_percent(row.poor_ratings):>9}"
+        )
+    return "\n".join(lines)
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    """The nearest-rank percentile of sorted values."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _share(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"

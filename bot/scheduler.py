@@ -1,0 +1,178 @@
+"""Periodic jobs: outbox sweep, rating reminders, closing answered appeals, deadline alerts to staff.
+
+APScheduler only ticks (an in-memory AsyncIOScheduler); what is due lives in our tables, and each job claims
+its work row by row (see `ReminderRepository.claim`), so several bot processes can run the same jobs at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import RatingSettings, StaffSettings
+from bot.notifier import Notifier
+from bot.services.appeal_stages import AppealStage
+from bot.services.appeals import OPEN_STAGES, AppealPolicy, move_appeal, overdue_appeals
+from bot.services.notices import Notices
+from storage.models import Appeal
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+SYSTEM_ACTOR = "system"
+LOOKAHEAD = timedelta(days=7)  # deadlines further away than this are never "soon"
+ALERT_TEXTS = {
+    "first_response_soon": "staff.first_response_soon",
+    "first_response_overdue": "staff.first_response_overdue",
+    "resolution_soon": "staff.resolution_soon",
+    "resolution_overdue": "staff.resolution_overdue",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Jobs:
+    """The periodic work, each method one pass at the moment `now`; returns how many appeals it acted on."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    policy: AppealPolicy
+    notices: Notices
+    ratings: RatingSettings
+    staff: StaffSettings
+
+    async def remind_to_rate(self, now: datetime) -> int:
+        done = 0
+        async with UnitOfWork(self.sessions) as uow:
+            for appeal in await uow.appeals.answered_before(now - timedelta(hours=self.ratings.remind_after_hours)):
+                if await self._unrated(uow, appeal) and await uow.reminders.claim(
+                    appeal.id, _round("rate", appeal), now
+                ):
+                    await self.notices.rating_reminder(uow, appeal, now)
+                    done += 1
+            await uow.commit()
+        return done
+
+    async def close_answered(self, now: datetime) -> int:
+        """Close appeals left answered past the limit: unrated, or rated poorly without asking to reopen."""
+        done = 0
+        async with UnitOfWork(self.sessions) as uow:
+            for appeal in await uow.appeals.answered_before(now - timedelta(hours=self.ratings.close_after_hours)):
+                if await uow.reminders.claim(appeal.id, _round("close", appeal), now):
+                    how = "unrated" if await self._unrated(uow, appeal) else "rated"
+                    await move_appeal(
+                        uow,
+                        self.notices,
+                        appeal.number,
+                        AppealStage.CLOSED,
+                        actor=SYSTEM_ACTOR,
+                        now=now,
+                        comment=f"closed {how} {self.ratings.close_after_hours:g} h after the answer",
+                        visible_to_resident=False,
+                    )
+                    done += 1
+            await uow.commit()
+        return done
+
+    async def alert_deadlines(self, now: datetime) -> int:
+        """Warn staff once before each deadline of an open appeal, and once when it has passed."""
+        done = 0
+        calendar, warn = self.policy.calendar, self.staff.warn_before_hours
+        async with UnitOfWork(self.sessions) as uow:
+            open_stages = [stage.value for stage in OPEN_STAGES]
+            soon = await uow.appeals.with_deadline_between(now, now + LOOKAHEAD, open_stages)
+            for appeal in soon:
+                for kind, due in _pending_deadlines(appeal):
+                    if due >= now and calendar.working_hours_between(now, due) <= warn:
+                        done += await self._alert(uow, appeal, f"{kind}_soon", due, now)
+            for appeal in await overdue_appeals(uow, now):
+                for kind, due in _pending_deadlines(appeal):
+                    if due < now:
+                        done += await self._alert(uow, appeal, f"{kind}_overdue", due, now)
+            await uow.commit()
+        return done
+
+    async def _alert(self, uow: UnitOfWork, appeal: Appeal, kind: str, due: datetime, now: datetime) -> int:
+        if not await uow.reminders.claim(appeal.id, kind, now):
+            return 0
+        text = self.notices.to_staff(
+            uow,
+            ALERT_TEXTS[kind],
+            now,
+            appeal,
+            number=appeal.number,
+            department=appeal.department,
+            due=self.notices.when(due),
+        )
+        log.warning("staff alert: %s", text)
+        return 1
+
+    async def _unrated(self, uow: UnitOfWork, appeal: Appeal) -> bool:
+        return await uow.ratings.latest(appeal.id, since=appeal.answered_at) is None
+
+
+def _pending_deadlines(appeal: Appeal) -> list[tuple[str, datetime]]:
+    deadlines = []
+    if appeal.first_response_at is None and appeal.first_response_due_at is not None:
+        deadlines.append(("first_response", appeal.first_response_due_at))
+    if AppealStage(appeal.stage) in OPEN_STAGES and appeal.resolution_due_at is not None:
+        deadlines.append(("resolution", appeal.resolution_due_at))
+    return deadlines
+
+
+def _round(kind: str, appeal: Appeal) -> str:
+    """A reminder kind per answer: after a reopening and a new answer, the resident is reminded again."""
+    answered = appeal.answered_at or datetime.min.replace(tzinfo=UTC)
+    return f"{kind}:{answered:%Y%m%d%H%M%S}"
+
+
+def build_scheduler(
+    jobs: Jobs, notifier: Notifier, clock: Callable[[], datetime], sweep_interval: float, scan_interval: float
+) -> AsyncIOScheduler:
+    """An in-memory scheduler ticking the outbox sweep and the scans; each job runs one instance at a time."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(notifier.wake, "interval", seconds=sweep_interval, id="outbox_sweep")
+    scans: list[tuple[str, Callable[[datetime], Awaitable[int]]]] = [
+        ("rating_reminders", jobs.remind_to_rate),
+        ("close_answered", jobs.close_answered),
+        ("deadline_alerts", jobs.alert_deadlines),
+    ]
+    for name, scan in scans:
+        scheduler.add_job(
+            _logged(name, scan, clock, notifier),
+            "interval",
+            seconds=scan_interval,
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=clock(),
+        )
+    return scheduler
+
+
+def _logged(
+    name: str, scan: Callable[[datetime], Awaitable[int]], clock: Callable[[], datetime], notifier: Notifier
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            done = await scan(clock())
+        except Exception:
+            log.exception("scheduled job %s failed; it runs again at its next tick", name)
+            return
+        if done:
+            log.info("scheduled job %s acted on %d appeal(s)", name, done)
+            notifier.wake()
+
+    return run
+
+
+async def run_scheduler(scheduler: AsyncIOScheduler) -> None:
+    """Run the scheduler until cancelled."""
+    scheduler.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        scheduler.shutdown(wait=False)

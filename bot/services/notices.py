@@ -1,0 +1,102 @@
+"""What residents and staff are told when appeals change, queued in the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.core.types import Button, Keyboard
+from bot.services.appeal_stages import AppealStage, StageMove
+from bot.texts import Texts
+from storage.models import Appeal, OutboxMessage
+from storage.uow import UnitOfWork
+
+RATE = "rate"  # button payload rate:<number>:<score>
+OPEN_APPEAL = "my:open"  # button payload my:open:<number>
+STAGE_TEXTS = {
+    AppealStage.NEW: "stages.new",
+    AppealStage.ACCEPTED: "stages.accepted",
+    AppealStage.IN_PROGRESS: "stages.in_progress",
+    AppealStage.ANSWERED: "stages.answered",
+    AppealStage.CLOSED: "stages.closed",
+    AppealStage.REJECTED: "stages.rejected",
+    AppealStage.REDIRECTED: "stages.redirected",
+}
+
+
+def keyboard_to_json(buttons: Keyboard) -> list[list[dict[str, str]]]:
+    return [[{"text": button.text, "payload": button.payload} for button in row] for row in buttons]
+
+
+def keyboard_from_json(rows: list[list[dict[str, str]]] | None) -> Keyboard:
+    return tuple(tuple(Button(cell["text"], cell["payload"]) for cell in row) for row in rows or [])
+
+
+@dataclass(frozen=True, slots=True)
+class Notices:
+    """Composes notifications from the texts file and queues them; `staff_chat` is (platform, chat id) or None."""
+
+    texts: Texts
+    timezone: ZoneInfo
+    staff_chat: tuple[str, str] | None = None
+
+    def stage_name(self, stage: str) -> str:
+        return self.texts(STAGE_TEXTS[AppealStage(stage)])
+
+    def rating_buttons(self, number: str) -> Keyboard:
+        return (tuple(Button(str(score), f"{RATE}:{number}:{score}") for score in range(1, 6)),)
+
+    async def stage_changed(self, uow: UnitOfWork, appeal: Appeal, record: StageMove) -> None:
+        """Tell the resident about a move staff made (a resident knows about their own)."""
+        if record.actor == "resident":
+            return
+        if record.to_stage is AppealStage.ANSWERED:
+            text = self.texts("notify.answered", number=appeal.number, answer=appeal.answer_text or record.comment)
+            buttons = self.rating_buttons(appeal.number)
+        else:
+            comment = record.comment if record.visible_to_resident else None
+            key = "notify.stage_comment" if comment else "notify.stage"
+            text = self.texts(key, number=appeal.number, stage=self.stage_name(record.to_stage), comment=comment)
+            buttons = ((Button(self.texts("notify.open_card"), f"{OPEN_APPEAL}:{appeal.number}"),),)
+        await self.to_resident(uow, appeal, text, buttons, record.at)
+
+    async def rating_reminder(self, uow: UnitOfWork, appeal: Appeal, now: datetime) -> None:
+        text = self.texts("notify.rating_reminder", number=appeal.number)
+        await self.to_resident(uow, appeal, text, self.rating_buttons(appeal.number), now)
+
+    async def to_resident(self, uow: UnitOfWork, appeal: Appeal, text: str, buttons: Keyboard, now: datetime) -> None:
+        resident = await uow.residents.get(appeal.resident_id)
+        if resident is None:
+            return
+        uow.outbox.add(
+            OutboxMessage(
+                platform=resident.platform,
+                chat_id=resident.platform_user_id,
+                text=text,
+                buttons=keyboard_to_json(buttons),
+                appeal_id=appeal.id,
+                created_at=now,
+                due_at=now,
+            )
+        )
+
+    def to_staff(self, uow: UnitOfWork, key: str, now: datetime, appeal: Appeal | None = None, **values: object) -> str:
+        """Queue an alert for the staff chat (if one is configured); returns the text, for the log."""
+        text = self.texts(key, **values)
+        if self.staff_chat is not None:
+            platform, chat_id = self.staff_chat
+            uow.outbox.add(
+                OutboxMessage(
+                    platform=platform,
+                    chat_id=chat_id,
+                    text=text,
+                    appeal_id=appeal.id if appeal else None,
+                    created_at=now,
+                    due_at=now,
+                )
+            )
+        return text
+
+    def when(self, moment: datetime | None) -> str:
+        return f"{moment.astimezone(self.timezone):%d.%m.%Y %H:%M}" if moment else "-"

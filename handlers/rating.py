@@ -1,0 +1,82 @@
+"""Rating an answer: buttons 1-5 under the answer, a comment, and for a poor rating the choice to reopen."""
+
+from __future__ import annotations
+
+from bot.core.context import Context
+from bot.core.routing import Router
+from bot.core.types import Button
+from bot.services.notices import RATE
+from bot.services.ratings import CLOSES, RatingNotAllowed, close, comment, rate, reopen
+from handlers.menu import show_menu
+
+router = Router("rating")
+
+REOPEN, CLOSE, SKIP = "rate_reopen", "rate_close", "rate_skip"  # :<appeal number> for the first two
+WAITING_FOR_COMMENT = "rating:comment"
+
+
+def reopen_or_close(ctx: Context, number: str) -> list[list[Button]]:
+    return [
+        [
+            Button(ctx.texts("rating.reopen"), f"{REOPEN}:{number}"),
+            Button(ctx.texts("rating.close"), f"{CLOSE}:{number}"),
+        ]
+    ]
+
+
+@router.button(RATE)
+async def rated(ctx: Context) -> None:
+    number, _, score_text = ctx.args.rpartition(":")
+    if not score_text.isdigit():
+        show_menu(ctx, ctx.texts("rating.not_available"))
+        return
+    score = int(score_text)
+    try:
+        await rate(ctx.uow, ctx.services.notices, ctx.resident.id, number, score, ctx.services.clock())
+    except RatingNotAllowed:
+        show_menu(ctx, ctx.texts("rating.not_available"))
+        return
+    if score == 5:
+        show_menu(ctx, ctx.texts("rating.thanks", number=number))
+        return
+    ctx.set_state(WAITING_FOR_COMMENT, number=number, score=score)
+    if score >= CLOSES:
+        ctx.answer(ctx.texts("rating.thanks_ask_comment"), [[Button(ctx.texts("rating.skip"), SKIP)]])
+    else:
+        ctx.answer(ctx.texts("rating.bad"), reopen_or_close(ctx, number))
+
+
+@router.state(WAITING_FOR_COMMENT)
+async def commented(ctx: Context) -> None:
+    number, score = ctx.data.get("number", ""), int(ctx.data.get("score", 0))
+    text = (ctx.incoming.text or "").strip()
+    if not text:
+        ctx.answer(ctx.texts("rating.thanks_ask_comment"), [[Button(ctx.texts("rating.skip"), SKIP)]])
+        return
+    await comment(ctx.uow, ctx.resident.id, number, text[:2000])
+    ctx.clear_state()
+    if score >= CLOSES:
+        show_menu(ctx, ctx.texts("rating.comment_saved"))
+    else:
+        ctx.answer(ctx.texts("rating.comment_saved"), reopen_or_close(ctx, number))
+
+
+@router.button(REOPEN, CLOSE)
+async def decided(ctx: Context) -> None:
+    number = ctx.args
+    action, key = (
+        (reopen, "rating.reopened") if ctx.incoming.payload == f"{REOPEN}:{number}" else (close, "rating.closed")
+    )
+    ctx.clear_state()
+    try:
+        await action(ctx.uow, ctx.services.notices, ctx.resident.id, number, ctx.services.clock())
+    except RatingNotAllowed:
+        show_menu(ctx, ctx.texts("rating.not_available"))
+        return
+    show_menu(ctx, ctx.texts(key, number=number))
+
+
+@router.button(SKIP)
+async def skipped(ctx: Context) -> None:
+    ctx.clear_state()
+    show_menu(ctx, ctx.texts("menu.prompt"))

@@ -1,0 +1,401 @@
+"""The Telegram adapter end to end: the unmodified aiogram bot against a fake Bot API, with scripted residents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from bot.adapters.telegram import BOT_COMMANDS, TelegramAdapter, TelegramSender, make_bot, split_text, utf16_length
+from bot.app import Application
+from bot.config import ConfigError, TelegramSettings, load_config
+from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.types import Button, Incoming, Location, Photo, Platform, Reply
+from storage.db import session_factory
+from storage.models import Appeal
+from tests.conftest import ROOT, write_config
+from tests.fake_telegram import FakeTelegram, Shown, User
+
+TOKEN = "123456:TEST-token"
+SECRET = "s3cret_Webhook-token"
+ANNA = User(1001, "Анна", "Петрова")
+BORIS = User(1002, "Борис")
+
+Feed = Callable[[Incoming], Awaitable[list[Reply]]]
+
+
+@dataclass
+class Running:
+    """An adapter running against the fake server, and every `Incoming` it gave the core."""
+
+    fake: FakeTelegram
+    adapter: TelegramAdapter
+    incoming: list[Incoming] = field(default_factory=list)
+
+    def resident(self, user: User) -> Resident:
+        return Resident(self, user)
+
+
+@dataclass
+class Resident:
+    """A person in a Telegram chat with the bot: sends messages, presses buttons, reads what the bot showed."""
+
+    running: Running
+    user: User
+
+    @property
+    def chat(self) -> list[Shown]:
+        return self.running.fake.chats[self.user.id]
+
+    async def send(
+        self,
+        text: str | None = None,
+        *,
+        photo: str | None = None,
+        caption: str | None = None,
+        location: tuple[float, float] | None = None,
+    ) -> list[str]:
+        """The texts of the messages the bot sent back."""
+        fake = self.running.fake
+        return await self._do(fake.message_update(self.user, text, photo=photo, caption=caption, location=location))
+
+    async def press(self, label: str) -> list[str]:
+        """Press the newest button with this label; the press must be answered so the button stops spinning."""
+        fake = self.running.fake
+        shown = next(message for message in reversed(self.chat) if label in message.labels)
+        payload = next(payload for row in shown.buttons for text, payload in row if text == label)
+        update = fake.callback_update(self.user, shown, payload)
+        replies = await self._do(update)
+        answered = [call["callback_query_id"] for call in fake.calls_of("answerCallbackQuery")]
+        assert update["callback_query"]["id"] in answered
+        return replies
+
+    async def _do(self, update: dict[str, Any]) -> list[str]:
+        fake, before = self.running.fake, len(self.chat)
+        update_id = fake.push(update)
+        await fake.wait_until(lambda: fake.confirmed_below > update_id)  # received: its task is running
+        await self.running.adapter.wait_idle()
+        return [shown.text for shown in self.chat[before:]]
+
+
+def settings_for(fake: FakeTelegram, **changes: Any) -> TelegramSettings:
+    return TelegramSettings(token=SecretStr(TOKEN), api_base=fake.url, **changes)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def start(fake: FakeTelegram, feed: Feed, **changes: Any) -> tuple[Running, Callable[[], Awaitable[None]]]:
+    """Run an adapter in the background; returns it and a function that stops it cleanly."""
+    seen: list[Incoming] = []
+
+    async def recording_feed(incoming: Incoming) -> list[Reply]:
+        seen.append(incoming)
+        return await feed(incoming)
+
+    running = Running(fake, TelegramAdapter(settings_for(fake, **changes), recording_feed), seen)
+    stop = asyncio.Event()
+    task = asyncio.create_task(running.adapter.run(stop))
+    ready = "setWebhook" if changes.get("mode") == "webhook" else "getUpdates"
+    await fake.wait_until(lambda: fake.calls_of(ready) or task.done())
+
+    async def stopped() -> None:
+        stop.set()
+        await task
+
+    return running, stopped
+
+
+@pytest.fixture
+async def telegram(app: Application, fake: FakeTelegram) -> AsyncIterator[Running]:
+    running, stopped = await start(fake, app.dispatcher.feed)
+    yield running
+    await stopped()
+
+
+async def test_start_shows_the_menu_and_registers_the_commands(telegram: Running) -> None:
+    anna = telegram.resident(ANNA)
+    [greeting] = await anna.send("/start")
+    assert greeting.startswith("Здравствуйте, Анна Петрова!\nЭто бот «Администрация города Тестовска».")
+    assert anna.chat[0].buttons == [
+        [("Задать вопрос", "menu:ask"), ("Подать обращение", "menu:appeal")],
+        [("Мои обращения", "menu:my"), ("Помощь", "menu:help")],
+    ]
+    [sent] = telegram.fake.calls_of("sendMessage")
+    assert "parse_mode" not in sent  # plain text: nothing to escape
+    [commands] = telegram.fake.calls_of("setMyCommands")
+    assert {c["command"]: c["description"] for c in commands["commands"]} == BOT_COMMANDS
+    assert telegram.fake.calls_of("deleteWebhook")  # polling works only without a webhook
+    [incoming] = telegram.incoming
+    assert (incoming.platform, incoming.user_id, incoming.chat_id, incoming.text) == (
+        Platform.TELEGRAM,
+        "1001",
+        "1001",
+        "/start",
+    )
+
+
+async def test_a_deep_link_payload_reaches_the_core(telegram: Running) -> None:
+    [greeting] = await telegram.resident(BORIS).send("/start district-5")
+    assert greeting.startswith("Здравствуйте, Борис!")
+    assert telegram.incoming[0].command == ("start", "district-5")
+
+
+async def test_questions_get_an_answer_or_suggestions_and_a_press_shows_one(telegram: Running) -> None:
+    anna = telegram.resident(ANNA)
+    answer, after = await anna.send("нет горячей воды")
+    assert answer.startswith("❓ Почему нет горячей воды и когда её дадут?\n\nСначала проверьте")
+    assert after.startswith("Если это не ответ на ваш вопрос")
+    assert anna.chat[-1].labels == ["Задать другой вопрос", "Подать обращение", "Главное меню"]
+    [suggestions] = await anna.send("автобус")
+    assert suggestions == "Точного ответа я не нашёл. Может быть, вы спрашиваете об одном из этих вопросов?"
+    offer = anna.chat[-1]
+    assert offer.labels[-1] == "Ничего не подходит — подать обращение"
+    shown, _ = await anna.press(offer.labels[0])
+    assert shown.startswith(f"❓ {offer.labels[0]}")
+    pressed = telegram.incoming[-1]
+    assert pressed.payload == offer.buttons[0][0][1]
+    assert pressed.message_id == str(offer.message_id)  # the message carrying the button
+
+
+async def test_a_whole_appeal_with_a_photo_and_a_location_then_my_appeals(app: Application, telegram: Running) -> None:
+    anna = telegram.resident(ANNA)
+    await anna.send("/start")
+    assert (await anna.press("Подать обращение"))[0].startswith("Чтобы принять обращение, нам нужно ваше согласие")
+    assert await anna.press("Согласен(на)") == ["Выберите тему обращения:"]
+    assert (await anna.press("Дороги"))[0].startswith("Опишите проблему")
+    described = await anna.send(photo="pit", caption="Огромная яма на дороге у дома 5 по улице Ленина")
+    assert described[0].startswith("Если есть фото")
+    assert await anna.press("Готово") == ["Где это? Отправьте геолокацию или напишите адрес (улица, дом, ориентир)."]
+    assert (await anna.send(location=(55.751, 37.618)))[0].startswith("Оставьте телефон")
+    [summary] = await anna.send("+7 912 345-67-89")
+    assert summary.startswith(
+        "Проверьте обращение:\n\nТема: Дороги\nОписание: Огромная яма на дороге у дома 5 по улице Ленина\n"
+        "Фото: 1\nМесто: геолокация 55.75100, 37.61800\nТелефон: +79123456789"
+    )
+    [created] = await anna.press("Отправить")
+    number = re.match(r"Обращение принято, его номер — (А-\d{4}-\d{6})\.", created)
+    assert number is not None
+    photo_update = next(incoming for incoming in telegram.incoming if incoming.photos)
+    assert photo_update.photos == (Photo("pit-1280"),)  # the largest size
+    assert telegram.incoming[-3].location == Location(55.751, 37.618)
+    async with session_factory(app.engine)() as session:
+        [appeal] = (await session.execute(select(Appeal))).scalars()
+        await session.refresh(appeal, ["attachments"])
+    assert [attachment.platform_file_id for attachment in appeal.attachments] == ["pit-1280"]
+
+    assert await anna.press("Мои обращения") == ["Ваши обращения, новые сверху. Нажмите, чтобы открыть:"]
+    item = anna.chat[-1].labels[0]
+    assert item.startswith(f"{number[1]} · Новое, ждёт регистрации")
+    [card] = await anna.press(item)
+    assert card.startswith(f"Обращение {number[1]}\nТема: Дороги\nЭтап: Новое, ждёт регистрации")
+
+
+async def test_a_blocked_resident_or_a_server_error_never_stops_the_bot(
+    telegram: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = telegram.fake
+    fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    fake.fail("sendMessage", 502, "Bad Gateway")
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
+        assert await telegram.resident(BORIS).send("/start") == []
+        assert await telegram.resident(BORIS).send("/help") == []
+    blocked, failed = (record.getMessage() for record in caplog.records)
+    assert re.fullmatch(r"update \d+: Telegram server says - Forbidden: bot was blocked by the user", blocked)
+    assert re.fullmatch(r"update \d+: Telegram server says - Bad Gateway", failed)
+    [greeting] = await telegram.resident(ANNA).send("/start")
+    assert greeting.startswith("Здравствуйте, Анна Петрова!")
+
+
+async def test_a_repeated_update_is_handled_once(telegram: Running) -> None:
+    fake = telegram.fake
+    update = fake.message_update(ANNA, "/help")
+    update_id = fake.push(update)
+    fake.push(update, update_id=update_id)  # a re-delivery of the same update
+    await fake.wait_until(lambda: fake.confirmed_below > update_id)
+    await telegram.adapter.wait_idle()
+    assert [shown.text.split("\n")[0] for shown in fake.chats[ANNA.id]] == [
+        "Я помогаю жителям связаться с «Администрация города Тестовска»."
+    ]
+
+
+async def test_a_slow_answer_shows_typing_and_a_long_one_is_split(fake: FakeTelegram) -> None:
+    paragraph = ("Очень длинный ответ. " * 150).strip()  # 3149 characters
+    long_text = f"{paragraph}\n\n{paragraph}\n\n{paragraph}"
+
+    async def slow_feed(incoming: Incoming) -> list[Reply]:
+        await asyncio.sleep(0.6)
+        return [Reply(long_text, buttons=((Button("Главное меню", "menu:main"),),))]
+
+    running, stopped = await start(fake, slow_feed)
+    try:
+        shown = await running.resident(ANNA).send("что-нибудь")
+    finally:
+        await stopped()
+    assert fake.calls_of("sendChatAction") == [{"chat_id": "1001", "action": "typing"}]
+    assert shown == [paragraph] * 3
+    assert [message.labels for message in fake.chats[ANNA.id]] == [[], [], ["Главное меню"]]
+
+
+async def test_a_button_press_is_answered_even_when_handling_fails(fake: FakeTelegram) -> None:
+    async def broken_feed(incoming: Incoming) -> list[Reply]:
+        raise RuntimeError("a bug")
+
+    running, stopped = await start(fake, broken_feed)
+    try:
+        shown = Shown(message_id=5, text="Меню", buttons=[[("Помощь", "menu:help")]])
+        update_id = fake.push(fake.callback_update(ANNA, shown, "menu:help"))
+        await fake.wait_until(lambda: fake.confirmed_below > update_id)
+        await running.adapter.wait_idle()
+    finally:
+        await stopped()
+    assert len(fake.calls_of("answerCallbackQuery")) == 1
+    assert running.incoming[0].payload == "menu:help"
+
+
+def test_text_is_split_at_paragraphs_then_lines_then_spaces() -> None:
+    assert split_text("короткий") == ["короткий"]
+    assert split_text("абв где\n\nжзи клм", limit=10) == ["абв где", "жзи клм"]
+    assert split_text("абв\nгде жзи клм", limit=10) == ["абв\nгде", "жзи клм"]
+    assert split_text("абвгдежзиклмноп", limit=10) == ["абвгдежзик", "лмноп"]
+    emoji = "🙂" * 6  # outside the BMP: two UTF-16 units each, as Telegram counts
+    assert [utf16_length(piece) for piece in split_text(emoji, limit=10)] == [10, 2]
+
+
+async def test_the_sender_edits_sends_and_names_each_failure(fake: FakeTelegram) -> None:
+    sender = TelegramSender(make_bot(settings_for(fake)))
+    try:
+        await sender.send("1001", Reply("Карточка", buttons=((Button("Обновить", "my:open:1"),),)))
+        [card] = fake.chats[ANNA.id]
+        await sender.send("1001", Reply("Карточка, новая", edit_message_id=str(card.message_id)))
+        assert (card.text, card.buttons, card.edits) == ("Карточка, новая", [], 1)
+        await sender.send("1001", Reply("Карточка, новая", edit_message_id=str(card.message_id)))  # not modified
+        await sender.send("1001", Reply("Вместо удалённой", edit_message_id="999"))  # deleted: a new message
+        assert [message.text for message in fake.chats[ANNA.id]] == ["Карточка, новая", "Вместо удалённой"]
+
+        failures: list[tuple[int, str, int | None, type[DeliveryError]]] = [
+            (429, "Too Many Requests: retry after 7", 7, RetryLater),
+            (403, "Forbidden: bot was blocked by the user", None, RecipientUnreachable),
+            (403, "Forbidden: user is deactivated", None, RecipientUnreachable),
+            (400, "Bad Request: chat not found", None, RecipientUnreachable),
+            (400, "Bad Request: message is too long", None, DeliveryError),
+            (500, "Internal Server Error", None, DeliveryError),
+        ]
+        for status, description, retry_after, expected in failures:
+            fake.fail("sendMessage", status, description, retry_after)
+            with pytest.raises(DeliveryError) as raised:
+                await sender.send("1001", Reply("Уведомление"))
+            assert type(raised.value) is expected, description
+            if isinstance(raised.value, RetryLater):
+                assert raised.value.seconds == 7
+    finally:
+        await sender.bot.session.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_webhook_checks_the_secret_and_ignores_repeats(app: Application, fake: FakeTelegram) -> None:
+    port = free_port()
+    _, stopped = await start(
+        fake,
+        app.dispatcher.feed,
+        mode="webhook",
+        webhook_url="https://bot.example.ru/telegram",
+        webhook_listen_host="127.0.0.1",
+        webhook_listen_port=port,
+        webhook_secret=SecretStr(SECRET),
+    )
+    url = f"http://127.0.0.1:{port}/telegram"
+    update = {"update_id": 500, **fake.message_update(ANNA, "/start")}
+    try:
+        [webhook] = fake.calls_of("setWebhook")
+        assert (webhook["url"], webhook["secret_token"]) == ("https://bot.example.ru/telegram", SECRET)
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 401
+            assert fake.chats[ANNA.id] == []
+            for _ in range(2):  # Telegram re-delivers when it missed our answer
+                async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+                    assert response.status == 200
+    finally:
+        await stopped()
+    [greeting] = fake.chats[ANNA.id]
+    assert greeting.text.startswith("Здравствуйте, Анна Петрова!")
+    assert not fake.calls_of("getUpdates")
+
+
+def test_webhook_mode_needs_a_url_and_a_secret(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path, "sqlite+aiosqlite:///bot.sqlite3", '[telegram]\nmode = "webhook"\nwebhook_url = "https://x.ru/t"\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[telegram\]: webhook_secret is required in webhook mode"):
+        load_config(path, environ={"PRIEMNAYA_TELEGRAM_TOKEN": TOKEN})
+    config = load_config(path, environ={"PRIEMNAYA_TELEGRAM_TOKEN": TOKEN, "PRIEMNAYA_TELEGRAM_WEBHOOK_SECRET": SECRET})
+    assert config.settings.telegram.webhook_secret == SecretStr(SECRET)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, environ={"PRIEMNAYA_TELEGRAM_TOKEN": "not-a-token"})
+    assert "[telegram]: token must look like" in str(refused.value)
+    assert "not-a-token" not in str(refused.value)
+
+
+@pytest.mark.slow
+async def test_run_answers_telegram_and_stops_on_sigterm_without_losing_the_update_in_flight(
+    tmp_path: Path, fake: FakeTelegram
+) -> None:
+    config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3", f'[telegram]\napi_base = "{fake.url}"\n')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config),
+        "run",
+        cwd=ROOT,
+        env={**environment, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await fake.wait_until(lambda: fake.calls_of("getUpdates"), seconds=60)
+        fake.delay("sendMessage", 1.0)
+        update_id = fake.push(fake.message_update(ANNA, "/start"))
+        await fake.wait_until(lambda: fake.calls_of("sendMessage"))  # the reply is on its way...
+        process.send_signal(signal.SIGTERM)  # ...when the bot is asked to stop
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 0, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    [greeting] = fake.chats[ANNA.id]
+    assert greeting.text.startswith("Здравствуйте, Анна Петрова!")
+    [reply] = [call for call in fake.calls if call.method == "sendMessage"]
+    *_, confirm = [call for call in fake.calls if call.method == "getUpdates"]
+    assert confirm.params == {"offset": str(update_id + 1), "limit": "1", "timeout": "0"}  # the last word...
+    assert reply.answered_at is not None
+    assert reply.answered_at <= confirm.received_at  # ...said only once the reply got through
