@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from handlers.menu import command_menu  # noqa: E402
 from tests.fake_telegram import FakeTelegram, User  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -130,7 +131,7 @@ async def our_bot(api_base: str, database: str) -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         try:
-            await TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed).run(stop)
+            await TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed, command_menu(app.texts)).run(stop)
         finally:
             await app.close()
 

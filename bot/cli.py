@@ -16,6 +16,7 @@ from bot.texts import TextsError
 
 if TYPE_CHECKING:
     from bot.app import Application
+    from bot.core.delivery import Sender
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -105,14 +106,19 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
 
 
 class PlatformAdapter(Protocol):
+    @property
+    def sender(self) -> Sender:
+        """What the outbox sends this platform's notifications through."""
+
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and answer updates until `stop` is set, then finish the updates in hand and return."""
 
 
 def telegram_adapter(app: Application) -> PlatformAdapter:
     from bot.adapters.telegram import TelegramAdapter
+    from handlers.menu import command_menu
 
-    return TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed)
+    return TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed, command_menu(app.texts))
 
 
 # Platform name -> how to build its adapter; imported only when the platform has a token.
@@ -139,6 +145,8 @@ async def run_platforms(config: Config) -> int:
     background = [asyncio.create_task(job) for job in app.background_tasks()]
     try:
         adapters = {name: ADAPTERS[name](app) for name in config.enabled_platforms}
+        for adapter in adapters.values():
+            app.notifier.register(adapter.sender, app.rate_limiter(adapter.sender.platform))
         running = {name: asyncio.create_task(adapter.run(stop)) for name, adapter in adapters.items()}
         log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
         await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)

@@ -22,6 +22,16 @@ router.label("menu.my_appeals", MY_APPEALS)
 router.label("menu.help", HELP)
 
 
+def command_menu(texts: Texts) -> dict[str, str]:
+    """The commands a messenger lists beside the input field, with their descriptions."""
+    return {
+        "start": texts("commands.start"),
+        "menu": texts("commands.menu"),
+        "help": texts("commands.help"),
+        "cancel": texts("commands.cancel"),
+    }
+
+
 def main_menu(texts: Texts) -> Keyboard:
     return (
         (Button(texts("menu.ask_question"), ASK_QUESTION), Button(texts("menu.open_appeal"), OPEN_APPEAL)),

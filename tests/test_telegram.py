@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.adapters.telegram import BOT_COMMANDS, TelegramAdapter, TelegramSender, make_bot, split_text, utf16_length
+from bot.adapters.telegram import TelegramAdapter, TelegramSender, make_bot, split_text, utf16_length
 from bot.app import Application
 from bot.config import ConfigError, TelegramSettings, load_config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
@@ -28,6 +28,8 @@ from storage.db import session_factory
 from storage.models import Appeal
 from tests.conftest import ROOT, write_config
 from tests.fake_telegram import FakeTelegram, Shown, User
+
+COMMANDS = {"start": "Начать сначала", "menu": "Главное меню", "help": "Справка", "cancel": "Отменить текущее действие"}
 
 TOKEN = "123456:TEST-token"
 SECRET = "s3cret_Webhook-token"
@@ -111,7 +113,7 @@ async def start(fake: FakeTelegram, feed: Feed, **changes: Any) -> tuple[Running
         seen.append(incoming)
         return await feed(incoming)
 
-    running = Running(fake, TelegramAdapter(settings_for(fake, **changes), recording_feed), seen)
+    running = Running(fake, TelegramAdapter(settings_for(fake, **changes), recording_feed, COMMANDS), seen)
     stop = asyncio.Event()
     task = asyncio.create_task(running.adapter.run(stop))
     ready = "setWebhook" if changes.get("mode") == "webhook" else "getUpdates"
@@ -142,7 +144,7 @@ async def test_start_shows_the_menu_and_registers_the_commands(telegram: Running
     [sent] = telegram.fake.calls_of("sendMessage")
     assert "parse_mode" not in sent  # plain text: nothing to escape
     [commands] = telegram.fake.calls_of("setMyCommands")
-    assert {c["command"]: c["description"] for c in commands["commands"]} == BOT_COMMANDS
+    assert {c["command"]: c["description"] for c in commands["commands"]} == COMMANDS
     assert telegram.fake.calls_of("deleteWebhook")  # polling works only without a webhook
     [incoming] = telegram.incoming
     assert (incoming.platform, incoming.user_id, incoming.chat_id, incoming.text) == (

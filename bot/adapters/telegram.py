@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 
 Feed = Callable[[Incoming], Awaitable[list[Reply]]]
 
-# The command menu Telegram shows beside the input field. TODO(texts): move into texts/ru.toml.
-BOT_COMMANDS = {
-    "start": "Начать сначала",
-    "menu": "Главное меню",
-    "help": "Справка",
-    "cancel": "Отменить текущее действие",
-}
 ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
 CALLBACK_DATA_LIMIT = 64  # bytes of a button's payload
@@ -117,8 +110,9 @@ class TelegramAdapter:
     them). On stop, receiving ends first, then the updates in hand are finished, then the session closes.
     """
 
-    def __init__(self, settings: TelegramSettings, feed: Feed) -> None:
+    def __init__(self, settings: TelegramSettings, feed: Feed, commands: Mapping[str, str]) -> None:
         self.settings = settings
+        self._commands = dict(commands)  # the command menu: name -> description
         self.bot = make_bot(settings)
         self.sender = TelegramSender(self.bot)
         self._feed = feed
@@ -159,7 +153,7 @@ class TelegramAdapter:
         return task
 
     async def _register_commands(self) -> None:
-        commands = [BotCommand(command=name, description=text) for name, text in BOT_COMMANDS.items()]
+        commands = [BotCommand(command=name, description=text) for name, text in self._commands.items()]
         await self._softly(self.bot.set_my_commands(commands), "register the command menu")
 
     async def _softly(self, call: Awaitable[object], what: str) -> None:
