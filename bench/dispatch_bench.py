@@ -30,7 +30,8 @@ async def run(updates: int, residents: int, database_url: str | None) -> None:
         url = database_url or f"sqlite+aiosqlite:///{directory}/bench.sqlite3"
         config_path = Path(directory) / "bot.toml"
         config_path.write_text(
-            f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n[database]\nurl = "{url}"\n',
+            f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n[database]\nurl = "{url}"\n'
+            f'[faq]\npath = "{ROOT / "faq"}"\n',
             encoding="utf-8",
         )
         app = await Application.start(load_config(config_path, environ={}))

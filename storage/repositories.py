@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -24,6 +24,7 @@ from storage.models import (
 )
 
 MAX_STORED_QUESTION = 2000
+LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
 class ResidentRepository:
@@ -54,6 +55,7 @@ class ResidentRepository:
                         platform_user_id=platform_user_id,
                         created_at=now,
                         last_seen_at=now,
+                        dialog=None,
                     )
                     self._session.add(resident)
             except IntegrityError:
@@ -62,7 +64,8 @@ class ResidentRepository:
                     raise
         if resident.consent_given_at is not None and display_name and resident.display_name != display_name:
             resident.display_name = display_name
-        resident.last_seen_at = now
+        if now - resident.last_seen_at >= LAST_SEEN_PRECISION:  # not a write on every message
+            resident.last_seen_at = now
         return resident
 
 
@@ -166,22 +169,24 @@ def _appeal_details() -> list[Any]:
 
 
 class DialogStateRepository:
+    """A resident's dialog state; it comes loaded with the resident (see `Resident.dialog`)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def load(self, resident_id: int) -> tuple[str | None, dict[str, Any]]:
-        row = await self._session.get(DialogState, resident_id)
-        if row is None:
+    @staticmethod
+    def load(resident: Resident) -> tuple[str | None, dict[str, Any]]:
+        if resident.dialog is None:
             return None, {}
-        return row.state, dict(row.data)
+        return resident.dialog.state, dict(resident.dialog.data)
 
-    async def save(self, resident_id: int, state: str | None, data: dict[str, Any]) -> None:
-        row = await self._session.get(DialogState, resident_id)
-        if row is None:
-            self._session.add(DialogState(resident_id=resident_id, state=state, data=data))
+    @staticmethod
+    def save(resident: Resident, state: str | None, data: dict[str, Any]) -> None:
+        if resident.dialog is None:
+            resident.dialog = DialogState(resident_id=resident.id, state=state, data=data)
         else:
-            row.state = state
-            row.data = data
+            resident.dialog.state = state
+            resident.dialog.data = data
 
 
 @dataclass(frozen=True, slots=True)

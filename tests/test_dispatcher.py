@@ -111,11 +111,13 @@ async def test_unknown_stored_state_is_reset_instead_of_trapping_the_resident(ap
     sessions = session_factory(app.engine)
     async with UnitOfWork(sessions) as uow:
         resident = await uow.residents.get_or_create("telegram", "u1", None)
-        await uow.dialogs.save(resident.id, "removed:step", {"x": 1})
+        uow.dialogs.save(resident, "removed:step", {"x": 1})
         await uow.commit()
     assert texts(await dispatcher_for(app).feed(message("привет"))) == ["Свободный текст: привет"]
     async with UnitOfWork(sessions) as uow:
-        assert await uow.dialogs.load(resident.id) == (None, {})
+        reloaded = await uow.residents.find("telegram", "u1")
+        assert reloaded is not None
+        assert uow.dialogs.load(reloaded) == (None, {})
 
 
 async def test_updates_of_one_resident_run_in_order(app: Application) -> None:

@@ -62,7 +62,7 @@ async def test_every_table_stores_and_reads_back(config: Config) -> None:
         async with UnitOfWork(sessions) as uow:
             resident = await uow.residents.get_or_create("telegram", "42", "Анна")
             resident.consent_given_at = consent
-            await uow.dialogs.save(resident.id, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
+            uow.dialogs.save(resident, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
             await uow.commit()
         async with sessions() as session:
             appeal = Appeal(
@@ -93,7 +93,9 @@ async def test_every_table_stores_and_reads_back(config: Config) -> None:
             assert (outbox.status, outbox.attempts, outbox.appeal_id) == ("pending", 0, appeal.id)
             assert outbox.due_at <= datetime.now(UTC)
         async with UnitOfWork(sessions) as uow:
-            assert await uow.dialogs.load(resident.id) == (
+            reloaded = await uow.residents.find("telegram", "42")
+            assert reloaded is not None
+            assert uow.dialogs.load(reloaded) == (
                 "appeal:description",
                 {"category": "ЖКХ", "photos": ["f1"]},
             )

@@ -89,13 +89,13 @@ class Dispatcher:
                 resident = await uow.residents.get_or_create(
                     incoming.platform.value, incoming.user_id, incoming.display_name
                 )
-                state, data = await uow.dialogs.load(resident.id)
+                state, data = uow.dialogs.load(resident)
                 ctx = Context(incoming=incoming, resident=resident, texts=self._texts, uow=uow, services=self._services)
                 ctx.state, ctx.data = state, dict(data)
                 handler = self._resolve(ctx)
                 await handler(ctx)
                 if (ctx.state, ctx.data) != (state, data):
-                    await uow.dialogs.save(resident.id, ctx.state, ctx.data)
+                    uow.dialogs.save(resident, ctx.state, ctx.data)
                 await uow.commit()
             self._after_commit()  # e.g. wake the outbox: the update may have queued notifications
             return ctx.replies
