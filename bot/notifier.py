@@ -22,15 +22,19 @@ log = logging.getLogger(__name__)
 
 
 class RateLimiter:
-    """At most `per_second` sends overall and one per `chat_interval` seconds to a chat, spaced evenly.
+    """At most `per_second` sends overall and one per `chat_interval` seconds to a chat, first come, first served.
 
-    Spacing is measured from the moment a send is let through, so a late wake-up never lets two sends come
-    closer than the limit allows; waiters are served first come, first served.
+    Each interval is measured from the moment the previous send was let through, so however late a timer
+    fires, two sends never come closer than the limit allows (the platform counts arrivals, not our plans).
+    The interval to one chat gets CHAT_HEADROOM on top: the network may deliver two messages closer together
+    than they left.
     """
+
+    CHAT_HEADROOM = 1.05
 
     def __init__(self, per_second: float, chat_interval: float) -> None:
         self._interval = 1.0 / per_second
-        self._chat_interval = chat_interval
+        self._chat_interval = chat_interval * self.CHAT_HEADROOM
         self._next = 0.0
         self._lock = asyncio.Lock()
         self._chats: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # chat -> (its lock, [next allowed time])
@@ -62,7 +66,14 @@ class RetryPolicy:
 
 
 class Notifier:
-    """Delivers the outbox. Safe with several processes on PostgreSQL; on SQLite, run one bot process."""
+    """Delivers the outbox. Safe with several processes on PostgreSQL; on SQLite, run one bot process.
+
+    Delivery is at least once: a message is marked sent shortly after the platform took it (in bulk, within
+    FLUSH_INTERVAL), so only a crash in that moment can send it twice; a crash before the send loses nothing,
+    as the claim's lease runs out and another round takes the message.
+    """
+
+    FLUSH_INTERVAL = 0.25  # seconds; how often sent messages are recorded
 
     def __init__(
         self,
@@ -79,6 +90,7 @@ class Notifier:
         self._lease = lease
         self._senders: dict[str, tuple[Sender, RateLimiter | None]] = {}
         self._wake = asyncio.Event()
+        self._sent: list[int] = []  # delivered, not yet recorded
 
     def register(self, sender: Sender, limiter: RateLimiter | None = None) -> None:
         """Deliver this platform's messages through `sender`; messages of unregistered platforms wait."""
@@ -90,29 +102,61 @@ class Notifier:
         self._wake.set()
 
     async def run(self, idle_timeout: float = 60.0) -> None:
-        """Deliver until cancelled: a batch at a time, then wait to be woken."""
-        while True:
-            self._wake.clear()  # before looking, so a wake-up during the round is not lost
-            try:
-                delivered = await self.deliver_due()
-            except Exception:
-                log.exception("outbox delivery round failed; retrying shortly")
-                delivered = 0
-                await asyncio.sleep(1.0)
-            if delivered == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle_timeout)
+        """Deliver until cancelled. Claims more messages while earlier ones still wait for their send slots,
+        so the platform's rate limit, not the database round trips, sets the pace."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._wake.clear()  # before looking, so a wake-up during the round is not lost
+                claimed = 0
+                if len(in_flight) <= self._batch // 2:
+                    try:
+                        for message in await self._claim(self._batch - len(in_flight)):
+                            in_flight.add(asyncio.create_task(self._deliver(message)))
+                            claimed += 1
+                    except Exception:
+                        log.exception("claiming outbox messages failed; retrying shortly")
+                        await asyncio.sleep(1.0)
+                if in_flight:
+                    done, _ = await asyncio.wait(
+                        in_flight, timeout=self.FLUSH_INTERVAL, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    in_flight -= done
+                    await self._record_sent()
+                elif not claimed:
+                    await self._record_sent()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), idle_timeout)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            with contextlib.suppress(Exception):  # on shutdown, record what was sent, so it is not sent again
+                await self._record_sent()
 
     async def deliver_due(self) -> int:
-        """Claim one batch of due messages and deliver them; returns how many were claimed."""
-        if not self._senders:
-            return 0
+        """Claim one batch of due messages and deliver it to the end; returns how many were claimed."""
+        claimed = await self._claim(self._batch)
+        await asyncio.gather(*(self._deliver(message) for message in claimed))
+        await self._record_sent()
+        return len(claimed)
+
+    async def _claim(self, limit: int) -> list[OutboxMessage]:
+        if not self._senders or limit <= 0:
+            return []
         now = self._clock()
         async with UnitOfWork(self._sessions) as uow:
-            claimed = await uow.outbox.claim_due(list(self._senders), now, now + self._lease, self._batch)
+            claimed = await uow.outbox.claim_due(list(self._senders), now, now + self._lease, limit)
             await uow.commit()
-        await asyncio.gather(*(self._deliver(message) for message in claimed))
-        return len(claimed)
+        return claimed
+
+    async def _record_sent(self) -> None:
+        if not self._sent:
+            return
+        sent, self._sent = self._sent, []
+        async with UnitOfWork(self._sessions) as uow:
+            await uow.outbox.mark_sent(sent, self._clock())
+            await uow.commit()
 
     async def _deliver(self, message: OutboxMessage) -> None:
         sender, limiter = self._senders[message.platform]
@@ -129,13 +173,14 @@ class Notifier:
             await self._settle(
                 message.id, attempts=message.attempts - 1, due_at=self._clock() + timedelta(seconds=exc.seconds)
             )
+            self._wake_in(exc.seconds)
         except (DeliveryError, OSError, TimeoutError) as exc:
             await self._failed(message, str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug in an adapter must not stop the outbox
             log.exception("outbox message %s: unexpected error", message.id)
             await self._failed(message, f"{type(exc).__name__}: {exc}")
         else:
-            await self._settle(message.id, status="sent", sent_at=self._clock(), last_error=None)
+            self._sent.append(message.id)
 
     async def _failed(self, message: OutboxMessage, error: str) -> None:
         if message.attempts >= self._retry.max_attempts:
@@ -143,10 +188,15 @@ class Notifier:
             await self._settle(message.id, status="dead", last_error=error[:1000])
             return
         delay = self._retry.delay(message.attempts)
+        self._wake_in(delay)
         log.warning(
             "outbox message %s: attempt %d failed (%s); retry in %.0f s", message.id, message.attempts, error, delay
         )
         await self._settle(message.id, due_at=self._clock() + timedelta(seconds=delay), last_error=error[:1000])
+
+    def _wake_in(self, seconds: float) -> None:
+        """Look again when a rescheduled message falls due, rather than at the next sweep."""
+        asyncio.get_running_loop().call_later(seconds, self.wake)
 
     async def _settle(self, message_id: int, **values: object) -> None:
         async with UnitOfWork(self._sessions) as uow:

@@ -72,9 +72,9 @@ async def suggested_item(ctx: Context) -> None:
 
 
 def show_item(ctx: Context, item: FaqItem) -> None:
-    ctx.answer(ctx.texts("faq.answer", question=item.question, answer=item.answer))
+    """The answer in one message, with what to do if it is not the one."""
     ctx.answer(
-        ctx.texts("faq.after_answer"),
+        ctx.texts("faq.answer", question=item.question, answer=item.answer),
         [
             [Button(ctx.texts("faq.ask_another"), ASK_QUESTION), Button(ctx.texts("menu.open_appeal"), OPEN_APPEAL)],
             [Button(ctx.texts("faq.main_menu"), MAIN_MENU)],

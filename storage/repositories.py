@@ -311,6 +311,13 @@ class OutboxRepository:
         """Record how a claimed message's delivery went (sent, retry at, dead)."""
         await self._session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
 
+    async def mark_sent(self, message_ids: list[int], at: datetime) -> None:
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids))
+            .values(status="sent", sent_at=at, last_error=None)
+        )
+
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
         return {status: count for status, count in rows.all()}

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -18,6 +19,7 @@ METHODS = frozenset(
     "getMe getUpdates sendMessage editMessageText answerCallbackQuery sendChatAction sendPhoto getFile "
     "setMyCommands setWebhook deleteWebhook".split()
 )
+SENDING = frozenset({"sendMessage", "sendPhoto"})  # the calls Telegram counts against its sending limits
 BOT_ID = 777000
 
 
@@ -68,12 +70,20 @@ class FakeTelegram:
     """Serves `/bot<token>/<method>` like the Bot API. Tests push updates, read chats, and script failures."""
 
     poll_wait: float = 1.0  # the longest a getUpdates call waits, whatever timeout it asks for
+    # Sending limits, enforced like Telegram's: a message that would make more than `rate_limit` in any 1 s, or
+    # come to a chat sooner than `chat_interval` s after the previous one, is answered 429 with `retry_after`.
+    rate_limit: float | None = None
+    chat_interval: float | None = None
+    throttled: int = 0  # 429s answered because of the limits above
+    sent_at: list[float] = field(default_factory=list)  # loop time of every message let through the limits
     calls: list[Call] = field(default_factory=list)
     chats: dict[int, list[Shown]] = field(default_factory=lambda: defaultdict(list))
     confirmed_below: int = 0  # every update with a smaller id has been confirmed by a later getUpdates offset
     _pending: deque[dict[str, Any]] = field(default_factory=deque)
     _failures: dict[str, deque[Failure]] = field(default_factory=lambda: defaultdict(deque))
     _delays: dict[str, float] = field(default_factory=dict)
+    _window: deque[float] = field(default_factory=deque)  # messages let through in the last second
+    _last_to_chat: dict[int, float] = field(default_factory=dict)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -194,7 +204,32 @@ class FakeTelegram:
             return _error(failure.status, failure.description, failure.retry_after)
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        if method in SENDING and (wait := self._throttle(int(params["chat_id"]))) > 0:
+            self.throttled += 1
+            seconds = max(1, math.ceil(wait))  # Telegram says whole seconds
+            return _error(429, f"Too Many Requests: retry after {seconds}", seconds)
         return _ok(self._answer(method, params))
+
+    def _throttle(self, chat_id: int) -> float:
+        """How long this message should have waited for the sending limits (0: it may go now, and is counted)."""
+        now = asyncio.get_running_loop().time()
+        window = self._window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        wait = 0.0
+        if self.rate_limit is not None and len(window) >= self.rate_limit:
+            wait = window[0] + 1.0 - now
+        last = self._last_to_chat.get(chat_id)
+        if self.chat_interval is not None and last is not None and now - last < self.chat_interval:
+            wait = max(wait, last + self.chat_interval - now)
+        if wait > 0:
+            return wait
+        if self.rate_limit is not None:
+            window.append(now)
+        if self.chat_interval is not None:
+            self._last_to_chat[chat_id] = now
+        self.sent_at.append(now)
+        return 0.0
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0))

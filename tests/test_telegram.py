@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -24,8 +25,11 @@ from bot.app import Application
 from bot.config import ConfigError, TelegramSettings, load_config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.types import Button, Incoming, Location, Photo, Platform, Reply
+from bot.services.appeal_stages import AppealStage
+from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_appeal
 from storage.db import session_factory
-from storage.models import Appeal
+from storage.models import Appeal, OutboxMessage, Rating
+from storage.uow import UnitOfWork
 from tests.conftest import ROOT, write_config
 from tests.fake_telegram import FakeTelegram, Shown, User
 
@@ -163,15 +167,17 @@ async def test_a_deep_link_payload_reaches_the_core(telegram: Running) -> None:
 
 async def test_questions_get_an_answer_or_suggestions_and_a_press_shows_one(telegram: Running) -> None:
     anna = telegram.resident(ANNA)
-    answer, after = await anna.send("нет горячей воды")
+    [answer] = await anna.send("нет горячей воды")  # the answer and what to do if it is not the one: one message
     assert answer.startswith("❓ Почему нет горячей воды и когда её дадут?\n\nСначала проверьте")
-    assert after.startswith("Если это не ответ на ваш вопрос")
+    assert answer.endswith(
+        "\n\nЕсли это не ответ на ваш вопрос, задайте его иначе или подайте обращение — его рассмотрят специалисты."
+    )
     assert anna.chat[-1].labels == ["Задать другой вопрос", "Подать обращение", "Главное меню"]
     [suggestions] = await anna.send("автобус")
     assert suggestions == "Точного ответа я не нашёл. Может быть, вы спрашиваете об одном из этих вопросов?"
     offer = anna.chat[-1]
     assert offer.labels[-1] == "Ничего не подходит — подать обращение"
-    shown, _ = await anna.press(offer.labels[0])
+    [shown] = await anna.press(offer.labels[0])
     assert shown.startswith(f"❓ {offer.labels[0]}")
     pressed = telegram.incoming[-1]
     assert pressed.payload == offer.buttons[0][0][1]
@@ -401,3 +407,163 @@ async def test_run_answers_telegram_and_stops_on_sigterm_without_losing_the_upda
     assert confirm.params == {"offset": str(update_id + 1), "limit": "1", "timeout": "0"}  # the last word...
     assert reply.answered_at is not None
     assert reply.answered_at <= confirm.received_at  # ...said only once the reply got through
+
+
+# Notifications: the app's notifier delivering the outbox through the adapter's sender (aiogram) to the fake
+
+
+@contextlib.asynccontextmanager
+async def delivering(app: Application, sender: TelegramSender, sweep: float = 0.1) -> AsyncIterator[None]:
+    """The app's notifier running with this sender under bot.toml's Telegram limits. Waking it every `sweep`
+    seconds stands in for the scheduler's periodic outbox sweep, which picks up messages due later (retries)."""
+    app.notifier.register(sender, app.rate_limiter(Platform.TELEGRAM))
+    task = asyncio.create_task(app.notifier.run(idle_timeout=sweep))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def sender(fake: FakeTelegram) -> AsyncIterator[TelegramSender]:
+    telegram_sender = TelegramSender(make_bot(settings_for(fake)))
+    yield telegram_sender
+    await telegram_sender.bot.session.close()
+
+
+async def staff_move(app: Application, number: str, stage: AppealStage, comment: str | None = None) -> None:
+    """What a staff member's tool does: move the appeal (its notification commits with it), wake the notifier."""
+    async with UnitOfWork(session_factory(app.engine)) as uow:
+        await move_appeal(
+            uow, app.services.notices, number, stage, actor="staff:olga", now=app.services.clock(), comment=comment
+        )
+        await uow.commit()
+    app.notifier.wake()
+
+
+async def staff_answer(app: Application, number: str, text: str) -> None:
+    async with UnitOfWork(session_factory(app.engine)) as uow:
+        await answer_appeal(uow, app.services.notices, number, text, actor="staff:olga", now=app.services.clock())
+        await uow.commit()
+    app.notifier.wake()
+
+
+async def appeal_of(app: Application, user: User) -> str:
+    """An appeal a Telegram resident opened earlier (through the services, to keep the test short)."""
+    async with UnitOfWork(session_factory(app.engine)) as uow:
+        resident = await uow.residents.get_or_create("telegram", str(user.id), user.first_name)
+        draft = AppealDraft("Дороги", "Огромная яма на дороге у дома 5 по улице Ленина")
+        appeal = await open_appeal(uow, app.services.appeals, resident.id, "telegram", draft, app.services.clock())
+        await uow.commit()
+        return appeal.number
+
+
+async def outbox_rows(app: Application) -> list[OutboxMessage]:
+    async with session_factory(app.engine)() as session:
+        return list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+
+
+async def outbox_settled(app: Application, seconds: float = 10.0) -> list[OutboxMessage]:
+    """The outbox once nothing in it is pending any more."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        rows = await outbox_rows(app)
+        if all(row.status != "pending" for row in rows):
+            return rows
+        assert asyncio.get_running_loop().time() < deadline, "the outbox was never settled"
+        await asyncio.sleep(0.05)
+
+
+def sent_texts(fake: FakeTelegram) -> list[str]:
+    return [params["text"] for params in fake.calls_of("sendMessage")]
+
+
+@pytest.mark.slow
+async def test_stage_changes_reach_the_resident_who_rates_the_answer_poorly_and_reopens_it(
+    app: Application, telegram: Running
+) -> None:
+    fake, anna = telegram.fake, telegram.resident(ANNA)
+    await anna.send("/start")
+    await anna.press("Подать обращение")
+    await anna.press("Согласен(на)")
+    await anna.press("Дороги")
+    await anna.send("Огромная яма на дороге у дома 5 по улице Ленина")
+    await anna.press("Без фото")
+    await anna.send("ул. Ленина, 5")
+    await anna.press("Пропустить")
+    [created] = await anna.press("Отправить")
+    opened = re.match(r"Обращение принято, его номер — (А-\d{4}-000001)\.", created)
+    assert opened is not None
+    number = opened[1]
+
+    registered = f"Обращение {number}: новый этап — «Зарегистрировано»."
+    in_work = f"Обращение {number}: новый этап — «В работе».\nКомментарий специалиста: Передано в дорожную службу"
+    answer = (
+        f"Ответ на обращение {number}:\n\nЯму заделают до 1 декабря.\n\n"
+        "Оцените, пожалуйста, насколько ответ помог: от 1 (совсем не помог) до 5 (вопрос решён)."
+    )
+    async with delivering(app, telegram.adapter.sender):
+        await staff_move(app, number, AppealStage.ACCEPTED)
+        await fake.wait_until(lambda: anna.chat[-1].text == registered)
+        assert anna.chat[-1].buttons == [[("Открыть обращение", f"my:open:{number}")]]
+        await staff_move(app, number, AppealStage.IN_PROGRESS, comment="Передано в дорожную службу")
+        await fake.wait_until(lambda: anna.chat[-1].text == in_work)
+        await staff_answer(app, number, "Яму заделают до 1 декабря.")
+        await fake.wait_until(lambda: anna.chat[-1].text == answer)
+        assert anna.chat[-1].buttons == [[(str(score), f"rate:{number}:{score}") for score in range(1, 6)]]
+
+        assert await anna.press("2") == [  # the press is answered, so the button stops spinning (see `press`)
+            "Жаль, что ответ не помог. Напишите, пожалуйста, что было не так, — это прочитают специалисты. "
+            "Вернуть обращение в работу?"
+        ]
+        assert anna.chat[-1].labels == ["Вернуть в работу", "Нет, закрыть"]
+        assert await anna.send("Яму только засыпали песком, после дождя она снова там") == [
+            "Спасибо, ваш комментарий передан специалистам."
+        ]
+        [reopened] = await anna.press("Вернуть в работу")
+        assert reopened.startswith(f"Обращение {number} снова в работе. Мы сообщим, когда будет новый ответ.")
+        rows = await outbox_settled(app)
+
+    assert [row.status for row in rows] == ["sent"] * 3  # the resident's own move is not notified back
+    notified = [text for text in sent_texts(fake) if text.startswith((f"Обращение {number}: новый", "Ответ на"))]
+    assert notified == [registered, in_work, answer]  # each once, in order
+    async with session_factory(app.engine)() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+        [rating] = (await session.execute(select(Rating))).scalars()
+    assert appeal.stage == "in_progress"
+    assert (rating.appeal_id, rating.score, rating.comment) == (
+        appeal.id,
+        2,
+        "Яму только засыпали песком, после дождя она снова там",
+    )
+
+
+@pytest.mark.slow
+async def test_a_429_on_a_notification_is_retried_after_the_delay_telegram_gave(
+    app: Application, fake: FakeTelegram, sender: TelegramSender
+) -> None:
+    number = await appeal_of(app, ANNA)
+    fake.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    async with delivering(app, sender):
+        await staff_move(app, number, AppealStage.ACCEPTED)
+        [row] = await outbox_settled(app)
+    refused, delivered = (call for call in fake.calls if call.method == "sendMessage")
+    assert delivered.received_at - refused.received_at >= 1.0
+    registered = f"Обращение {number}: новый этап — «Зарегистрировано»."
+    assert [shown.text for shown in fake.chats[ANNA.id]] == [registered]
+    assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)  # a 429 is not a failed attempt
+
+
+async def test_a_resident_who_blocked_the_bot_has_the_notification_given_up(
+    app: Application, fake: FakeTelegram, sender: TelegramSender
+) -> None:
+    number = await appeal_of(app, ANNA)
+    fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    async with delivering(app, sender):
+        await staff_move(app, number, AppealStage.ACCEPTED)
+        [row] = await outbox_settled(app)
+        await asyncio.sleep(0.3)  # a few sweeps: a dead message is not tried again
+    assert (row.status, row.last_error) == ("dead", "Telegram server says - Forbidden: bot was blocked by the user")
+    assert len(fake.calls_of("sendMessage")) == 1
+    assert fake.chats[ANNA.id] == []
