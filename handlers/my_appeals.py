@@ -20,12 +20,21 @@ def stage_name(ctx: Context, stage: str) -> str:
     return ctx.texts(STAGE_TEXTS[AppealStage(stage)])
 
 
+BACK_TO_LIST = "my:list"
+
+
 @router.button(MY_APPEALS)
 async def my_appeals(ctx: Context) -> None:
-    await show_list(ctx, ctx.texts("my.list"))
+    await show_list(ctx, ctx.texts("my.list"), in_place=False)
 
 
-async def show_list(ctx: Context, intro: str) -> None:
+@router.button(BACK_TO_LIST)
+async def back_to_list(ctx: Context) -> None:
+    await show_list(ctx, ctx.texts("my.list"), in_place=True)
+
+
+async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
+    """The list, as a new message, or in place of the card the resident was reading."""
     appeals = await ctx.uow.appeals.of_resident(ctx.resident.id)
     menu_button = Button(ctx.texts("faq.main_menu"), MAIN_MENU)
     if not appeals:
@@ -41,18 +50,18 @@ async def show_list(ctx: Context, intro: str) -> None:
         ]
         for a in appeals
     ]
-    ctx.answer(intro, [*rows, [menu_button]])
+    (ctx.update_card if in_place else ctx.answer)(intro, [*rows, [menu_button]])
 
 
 @router.button(OPEN)
 async def open_one(ctx: Context) -> None:
     appeal = await ctx.uow.appeals.by_number(ctx.args, resident_id=ctx.resident.id)
     if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
-        await show_list(ctx, ctx.texts("my.not_found"))
+        await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return
-    ctx.answer(
+    ctx.update_card(
         card(ctx, appeal),
-        [[Button(ctx.texts("my.back"), MY_APPEALS)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]],
+        [[Button(ctx.texts("my.back"), BACK_TO_LIST)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]],
     )
 
 

@@ -211,10 +211,15 @@ async def test_a_whole_appeal_with_a_photo_and_a_location_then_my_appeals(app: A
     assert [attachment.platform_file_id for attachment in appeal.attachments] == ["pit-1280"]
 
     assert await anna.press("Мои обращения") == ["Ваши обращения, новые сверху. Нажмите, чтобы открыть:"]
-    item = anna.chat[-1].labels[0]
+    listing = anna.chat[-1]
+    item = listing.labels[0]
     assert item.startswith(f"{number[1]} · Новое, ждёт регистрации")
-    [card] = await anna.press(item)
-    assert card.startswith(f"Обращение {number[1]}\nТема: Дороги\nЭтап: Новое, ждёт регистрации")
+    assert await anna.press(item) == []  # the card replaces the list in the same message
+    assert listing.edits == 1
+    assert listing.text.startswith(f"Обращение {number[1]}\nТема: Дороги\nЭтап: Новое, ждёт регистрации")
+    assert listing.labels == ["К списку обращений", "Главное меню"]
+    assert await anna.press("К списку обращений") == []
+    assert (listing.edits, listing.text) == (2, "Ваши обращения, новые сверху. Нажмите, чтобы открыть:")
 
 
 async def test_a_blocked_resident_or_a_server_error_never_stops_the_bot(

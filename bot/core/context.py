@@ -30,6 +30,12 @@ class Context:
         """Queue a message to the resident; buttons are rows of `Button`."""
         self.replies.append(Reply(text=text, buttons=tuple(tuple(row) for row in buttons)))
 
+    def update_card(self, text: str, buttons: Keyboard | list[list[Button]] = ()) -> None:
+        """Show this in place of the message whose button was pressed (a card that changes as the resident
+        browses), where the platform can edit messages; otherwise as a new message."""
+        edit = self.incoming.message_id if self.incoming.payload is not None else None
+        self.replies.append(Reply(text=text, buttons=tuple(tuple(row) for row in buttons), edit_message_id=edit))
+
     def set_state(self, state: str, **data: Any) -> None:
         """Move the resident to a dialog step; `data` is merged into what the dialog has gathered."""
         self.state = state
