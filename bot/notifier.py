@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,17 +27,19 @@ class RateLimiter:
     """At most `per_second` sends overall and one per `chat_interval` seconds to a chat, first come, first served.
 
     Each interval is measured from the moment the previous send was let through, so however late a timer
-    fires, two sends never come closer than the limit allows (the platform counts arrivals, not our plans).
-    The interval to one chat gets CHAT_HEADROOM on top: the network may deliver two messages closer together
-    than they left.
+    fires, two sends never come closer than the limit allows. The platform counts arrivals, not departures, and
+    the network may bring messages closer together than they left: any one second holds at most one send fewer
+    than the limit (a message's worth of slack), and the interval to one chat gets CHAT_HEADROOM on top.
     """
 
     CHAT_HEADROOM = 1.05
 
     def __init__(self, per_second: float, chat_interval: float) -> None:
         self._interval = 1.0 / per_second
+        self._per_second = max(1, math.ceil(per_second) - 1)
         self._chat_interval = chat_interval * self.CHAT_HEADROOM
         self._next = 0.0
+        self._recent: deque[float] = deque()  # when the sends of the last second were let through
         self._lock = asyncio.Lock()
         self._chats: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # chat -> (its lock, [next allowed time])
 
@@ -46,9 +50,18 @@ class RateLimiter:
             if next_for_chat[0] > loop.time():
                 await asyncio.sleep(next_for_chat[0] - loop.time())
             async with self._lock:
-                if self._next > loop.time():
-                    await asyncio.sleep(self._next - loop.time())
-                self._next = loop.time() + self._interval
+                while True:
+                    now = loop.time()
+                    while self._recent and self._recent[0] <= now - 1.0:
+                        self._recent.popleft()
+                    wait = max(
+                        self._next - now, self._recent[0] + 1.0 - now if len(self._recent) >= self._per_second else 0.0
+                    )
+                    if wait <= 0:
+                        break
+                    await asyncio.sleep(wait)
+                self._recent.append(now)
+                self._next = now + self._interval
             next_for_chat[0] = loop.time() + self._chat_interval
         if len(self._chats) > 10_000:  # forget idle chats whose interval has passed
             now = loop.time()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +41,26 @@ def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
     """Run a coroutine to completion on a private event loop, from sync code that may sit inside another loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` in a real process, as an operator runs it, without our variables from this shell."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**environment, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+async def run_bot_beside(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`run_bot` from an async test, whose event loop keeps running meanwhile (another process, as in life)."""
+    return await asyncio.to_thread(run_bot, *args, stdin=stdin)
 
 
 class PostgresServer:

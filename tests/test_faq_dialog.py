@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,7 +14,7 @@ from bot.core.types import Incoming, Platform
 from storage.db import session_factory
 from storage.models import UnmatchedQuestion
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT, write_config
+from tests.conftest import ROOT, run_bot, run_bot_beside, write_config
 
 
 async def stored_questions(app: Application) -> list[tuple[str, str | None]]:
@@ -86,15 +83,7 @@ async def test_misses_command_lists_the_most_frequent(config: Config, app: Appli
     for text in ("расскажи анекдот", "Расскажи анекдот!", "как оплатить штраф гибдд"):
         await chat.say(text)
     config_path = config.base_dir / "bot.toml"
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot", "--config", str(config_path), "faq", "misses"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    result = await run_bot_beside("--config", str(config_path), "faq", "misses")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["times", "last", "asked,", "UTC", "nearest", "item", "example"]
@@ -105,14 +94,14 @@ async def test_misses_command_lists_the_most_frequent(config: Config, app: Appli
 
 def test_match_command_prints_one_json_object_per_line(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config_path), "faq", "match", "--faq", str(ROOT / "faq")],
-        input="нет горячей воды\nрасскажи анекдот\n\nавтобус\n",
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
+    result = run_bot(
+        "--config",
+        str(config_path),
+        "faq",
+        "match",
+        "--faq",
+        str(ROOT / "faq"),
+        stdin="нет горячей воды\nрасскажи анекдот\n\nавтобус\n",
     )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]

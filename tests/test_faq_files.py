@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from bot.faq.loader import load_faq
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_bot
 
 GOOD_ITEM = """
   - id: {id}
@@ -89,22 +87,13 @@ def test_file_without_items_list(tmp_path: Path) -> None:
 def test_faq_check_command_reports_every_problem_and_fails(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "items:" + GOOD_ITEM.format(id="x") + GOOD_ITEM.format(id="x"))
     write(tmp_path, "b.yaml", "items:\n  - id: y\n    question: [\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "faq", "check", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    result = run_bot("faq", "check", str(tmp_path))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"{tmp_path / 'a.yaml'}:9 [x]: duplicate id, first used at {tmp_path / 'a.yaml'}:2"
     assert lines[1].startswith(f"{tmp_path / 'b.yaml'}:4: YAML syntax error")
     assert "2 problem(s)" in result.stderr
 
-    good = subprocess.run(
-        [sys.executable, "-m", "bot", "faq", "check"], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False
-    )
+    good = run_bot("faq", "check")
     assert good.returncode == 0, good.stdout
     assert "items in 10 categories, no problems" in good.stdout

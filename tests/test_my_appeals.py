@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +16,7 @@ from bot.services.appeal_stages import AppealStage, CommentRequired, ForbiddenMo
 from bot.services.appeals import AppealNotFound, UnknownDepartment, move_appeal, route_appeal
 from storage.db import session_factory
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT
+from tests.conftest import run_bot_beside
 
 MONDAY_MORNING = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 
@@ -168,33 +166,12 @@ async def test_domain_errors_for_staff_changes(app: Application, chat: ConsoleCh
             await route_appeal(uow, policy, number, "Марс", actor="staff", now=clock.now)
 
 
-def run_staff(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(config.base_dir / "bot.toml"),
-            "appeals",
-            "--actor",
-            "olga",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.slow
 async def test_staff_commands_with_exit_codes(config: Config, app: Application, chat: ConsoleChat) -> None:
     number = await open_appeal(chat, "ЖКХ", "Не работает лифт в подъезде 2 дома 14")
 
     async def staff_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(run_staff, config, *args)
+        return await run_bot_beside("--config", str(config.base_dir / "bot.toml"), "appeals", "--actor", "olga", *args)
 
     listing = await staff_cli("list")
     assert listing.returncode == 0

@@ -4,8 +4,6 @@ the report adds it all up."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,7 @@ from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_a
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT, write_config
+from tests.conftest import run_bot_beside, write_config
 
 MONDAY = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 STAFF_CHAT = '[staff]\nplatform = "console"\nchat_id = "staff-room"\nwarn_before_hours = 2\n'
@@ -251,25 +249,7 @@ async def test_the_running_bot_delivers_a_change_made_by_the_staff_command(tmp_p
         await chat.say("Пропустить")
         await chat.say("Пропустить")
         number = (await chat.say("Отправить")).split("номер — ", 1)[1].split(".", 1)[0]
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "--config",
-                str(tmp_path / "bot.toml"),
-                "appeals",
-                "move",
-                number,
-                "accepted",
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-            check=False,
-        )
+        result = await run_bot_beside("--config", str(tmp_path / "bot.toml"), "appeals", "move", number, "accepted")
         assert result.returncode == 0, result.stderr
         for _ in range(100):
             if "новый этап" in terminal.text():
@@ -294,26 +274,7 @@ async def test_report_per_category_and_department(app: Application, chat: Consol
         )
         await uow.commit()
     config_path = app.config.base_dir / "bot.toml"
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(config_path),
-            "report",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-30",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    result = await run_bot_beside("--config", str(config_path), "report", "--from", "2026-11-01", "--to", "2026-11-30")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "Appeals opened 01.11.2026-30.11.2026; first response in working hours."

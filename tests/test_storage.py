@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from bot.config import Config
 from storage.db import create_engine, current_revision, session_factory, upgrade
 from storage.models import Appeal, AppealEvent, Base, OutboxMessage, Rating, Resident, UnmatchedQuestion
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT, write_config
+from tests.conftest import run_bot, write_config
 
 EXPECTED_TABLES = {
     "residents",
@@ -141,14 +139,7 @@ async def test_leaving_a_unit_of_work_without_commit_stores_nothing(config: Conf
 
 def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, "sqlite+aiosqlite:///state/bot.sqlite3")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(config_path), "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    result = run_bot("--config", str(config_path), "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "database schema revision: 0003" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0
