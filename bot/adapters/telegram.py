@@ -36,6 +36,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
 CALLBACK_DATA_LIMIT = 64  # bytes of a button's payload
 TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing..."
+TYPING_SHOWN = 4.5  # seconds one "typing..." stays up (Telegram: 5 s, or until the next message)
 RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
@@ -120,6 +121,7 @@ class TelegramAdapter:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._offset: int | None = None
+        self._typing_until: dict[str, float] = {}  # chat -> until when "typing..." shows there
         self._secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -276,6 +278,13 @@ class TelegramAdapter:
             await self.sender.show(incoming.chat_id, reply)
 
     def _typing(self, chat_id: str) -> None:
+        """Show "typing..." in the chat, unless it already shows (Telegram keeps it up for TYPING_SHOWN s)."""
+        now = asyncio.get_running_loop().time()
+        if self._typing_until.get(chat_id, 0.0) > now:
+            return
+        if len(self._typing_until) > RECENT_UPDATES:
+            self._typing_until = {chat: until for chat, until in self._typing_until.items() if until > now}
+        self._typing_until[chat_id] = now + TYPING_SHOWN
         task = asyncio.create_task(self._show_typing(chat_id))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
