@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from storage.db import create_engine, current_revision, session_factory, upgrade
@@ -50,91 +53,82 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
         await engine.dispose()
 
 
-async def test_every_table_stores_and_reads_back(config: Config) -> None:
+@pytest.fixture
+async def sessions(config: Config) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database migrated to the newest schema."""
     engine = create_engine(config.database_url)
     await upgrade(engine)
-    sessions = session_factory(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[AsyncSession]) -> None:
     moscow = timezone(timedelta(hours=3))
     consent = datetime(2026, 11, 26, 12, 30, tzinfo=moscow)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            resident = await uow.residents.get_or_create("telegram", "42", "Анна")
-            resident.consent_given_at = consent
-            uow.dialogs.save(resident, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
-            await uow.commit()
-        async with sessions() as session:
-            appeal = Appeal(
-                number="А-2026-000001",
-                resident_id=resident.id,
-                category="ЖКХ",
-                department="ЖКХ",
-                stage="new",
-                description="Нет горячей воды",
-            )
-            session.add(appeal)
-            await session.flush()
-            session.add_all(
-                [
-                    AppealEvent(appeal_id=appeal.id, actor="resident", to_stage="new"),
-                    Rating(appeal_id=appeal.id, score=5, comment="Спасибо"),
-                    OutboxMessage(platform="telegram", chat_id="42", text="Статус изменён", appeal_id=appeal.id),
-                    UnmatchedQuestion(text="Где мэр?", normalized="где мэр", platform="telegram"),
-                ]
-            )
-            await session.commit()
-        async with sessions() as session:
-            stored = (await session.execute(select(Resident))).scalar_one()
-            assert stored.consent_given_at == consent
-            assert stored.consent_given_at.tzinfo is not None
-            assert stored.consent_given_at.utcoffset() == timedelta(0)
-            outbox = (await session.execute(select(OutboxMessage))).scalar_one()
-            assert (outbox.status, outbox.attempts, outbox.appeal_id) == ("pending", 0, appeal.id)
-            assert outbox.due_at <= datetime.now(UTC)
-        async with UnitOfWork(sessions) as uow:
-            reloaded = await uow.residents.find("telegram", "42")
-            assert reloaded is not None
-            assert uow.dialogs.load(reloaded) == (
-                "appeal:description",
-                {"category": "ЖКХ", "photos": ["f1"]},
-            )
-    finally:
-        await engine.dispose()
+    async with UnitOfWork(sessions) as uow:
+        resident = await uow.residents.get_or_create("telegram", "42", "Анна")
+        resident.consent_given_at = consent
+        uow.dialogs.save(resident, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
+        await uow.commit()
+    async with sessions() as session:
+        appeal = Appeal(
+            number="А-2026-000001",
+            resident_id=resident.id,
+            category="ЖКХ",
+            department="ЖКХ",
+            stage="new",
+            description="Нет горячей воды",
+        )
+        session.add(appeal)
+        await session.flush()
+        session.add_all(
+            [
+                AppealEvent(appeal_id=appeal.id, actor="resident", to_stage="new"),
+                Rating(appeal_id=appeal.id, score=5, comment="Спасибо"),
+                OutboxMessage(platform="telegram", chat_id="42", text="Статус изменён", appeal_id=appeal.id),
+                UnmatchedQuestion(text="Где мэр?", normalized="где мэр", platform="telegram"),
+            ]
+        )
+        await session.commit()
+    async with sessions() as session:
+        stored = (await session.execute(select(Resident))).scalar_one()
+        assert stored.consent_given_at == consent
+        assert stored.consent_given_at.tzinfo is not None
+        assert stored.consent_given_at.utcoffset() == timedelta(0)
+        outbox = (await session.execute(select(OutboxMessage))).scalar_one()
+        assert (outbox.status, outbox.attempts, outbox.appeal_id) == ("pending", 0, appeal.id)
+        assert outbox.due_at <= datetime.now(UTC)
+    async with UnitOfWork(sessions) as uow:
+        reloaded = await uow.residents.find("telegram", "42")
+        assert reloaded is not None
+        assert uow.dialogs.load(reloaded) == (
+            "appeal:description",
+            {"category": "ЖКХ", "photos": ["f1"]},
+        )
 
 
-async def test_resident_is_created_once_per_platform_account(config: Config) -> None:
-    engine = create_engine(config.database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            first = await uow.residents.get_or_create("telegram", "7", "Пётр")
-            same_id_other_platform = await uow.residents.get_or_create("vk", "7", "Пётр")
-            assert first.display_name is None  # no name kept without consent
-            first.consent_given_at = datetime.now(UTC)
-            await uow.commit()
-        async with UnitOfWork(sessions) as uow:
-            again = await uow.residents.get_or_create("telegram", "7", "Пётр Иванович")
-            await uow.residents.get_or_create("vk", "7", "Пётр Иванович")
-            await uow.commit()
-        assert again.id == first.id != same_id_other_platform.id
-        async with sessions() as session:
-            names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
-        assert names == ["Пётр Иванович", None]
-    finally:
-        await engine.dispose()
+async def test_resident_is_created_once_per_platform_account(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with UnitOfWork(sessions) as uow:
+        first = await uow.residents.get_or_create("telegram", "7", "Пётр")
+        same_id_other_platform = await uow.residents.get_or_create("vk", "7", "Пётр")
+        assert first.display_name is None  # no name kept without consent
+        first.consent_given_at = datetime.now(UTC)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        again = await uow.residents.get_or_create("telegram", "7", "Пётр Иванович")
+        await uow.residents.get_or_create("vk", "7", "Пётр Иванович")
+        await uow.commit()
+    assert again.id == first.id != same_id_other_platform.id
+    async with sessions() as session:
+        names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
+    assert names == ["Пётр Иванович", None]
 
 
-async def test_leaving_a_unit_of_work_without_commit_stores_nothing(config: Config) -> None:
-    engine = create_engine(config.database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            await uow.residents.get_or_create("vk", "1", None)
-        async with UnitOfWork(sessions) as uow:
-            assert await uow.residents.find("vk", "1") is None
-    finally:
-        await engine.dispose()
+async def test_leaving_a_unit_of_work_without_commit_stores_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with UnitOfWork(sessions) as uow:
+        await uow.residents.get_or_create("vk", "1", None)
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.residents.find("vk", "1") is None
 
 
 def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
