@@ -67,8 +67,8 @@ UNKNOWN_WORD_WEIGHT = 0.5  # a word the FAQ never uses counts half as much as th
 ITEM_WEIGHT, ANSWER_WEIGHT, PHRASING_WEIGHT, PHRASING_FOUND_WEIGHT = 0.3, 0.2, 0.2, 0.3
 # A word found in more items than this share does not by itself make an item a candidate (it is still
 # counted when scoring the candidates that rarer words found): "как", "где", "вода" in a big FAQ.
-COMMON_SHARE, COMMON_MINIMUM = 0.01, 32
-CANDIDATES = 24  # items scored in full per query
+COMMON_SHARE, COMMON_MINIMUM = 0.05, 32
+CANDIDATES = 16  # items scored in full per query
 
 
 def _stems(text: str) -> frozenset[str]:
@@ -104,8 +104,13 @@ class FaqIndex:
         self._common = max(COMMON_MINIMUM, int(count * COMMON_SHARE))
         self._sorted_stems = sorted(self._item_postings)
         self._sorted_answer_stems = sorted(self._answer_postings)
-        self._forms = list(forms)
-        self._form_stems = [forms[form] for form in self._forms]
+        # Word forms by first letter, for typo matching: a typo rarely hits the first letter, and searching
+        # one letter's words instead of all keeps long messages full of unknown words fast.
+        self._forms: dict[str, tuple[list[str], list[str]]] = {}
+        for form, form_stem in forms.items():
+            words, stems = self._forms.setdefault(form[0], ([], []))
+            words.append(form)
+            stems.append(form_stem)
         self._word = lru_cache(maxsize=16384)(self._word_uncached)
 
     def get(self, item_id: str) -> FaqItem | None:
@@ -205,13 +210,12 @@ class FaqIndex:
     def _expand(self, word: str, query_stem: str) -> tuple[tuple[str, float], ...]:
         """The phrasing stems a query word stands for, with a similarity in (0, 1]."""
         found = _relatives(query_stem, self._sorted_stems, self._item_postings)
-        if not found and len(word) >= MIN_PREFIX:
-            # A typo: the closest whole word forms of the FAQ.
+        if not found and len(word) >= MIN_PREFIX and word[0] in self._forms:
+            # A typo: the closest whole word forms of the FAQ that start with the same letter.
+            forms, form_stems = self._forms[word[0]]
             cutoff = 75.0 if len(word) <= 5 else 80.0
-            for _, score, position in process.extract(
-                word, self._forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3
-            ):
-                candidate = self._form_stems[position]
+            for _, score, position in process.extract(word, forms, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3):
+                candidate = form_stems[position]
                 similarity = PREFIX_SIMILARITY * score / 100.0
                 if similarity > found.get(candidate, 0.0):
                     found[candidate] = similarity
