@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
 from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
-from bot.services.notices import RATE
+from bot.services.notices import RATE, Notices
 from bot.services.ratings import CLOSES, RatingNotAllowed, close, comment, rate, reopen
 from handlers.menu import show_menu
+from storage.models import Appeal
+from storage.uow import UnitOfWork
 
 router = Router("rating")
 
 REOPEN, CLOSE, SKIP = "rate_reopen", "rate_close", "rate_skip"  # :<appeal number> for the first two
 WAITING_FOR_COMMENT = "rating:comment"
+Decision = Callable[[UnitOfWork, Notices, int, str, datetime], Awaitable[Appeal]]
 
 
 def reopen_or_close(ctx: Context, number: str) -> list[list[Button]]:
@@ -61,19 +67,26 @@ async def commented(ctx: Context) -> None:
         ctx.answer(ctx.texts("rating.comment_saved"), reopen_or_close(ctx, number))
 
 
-@router.button(REOPEN, CLOSE)
-async def decided(ctx: Context) -> None:
+@router.button(REOPEN)
+async def reopen_pressed(ctx: Context) -> None:
+    await decide(ctx, reopen, "rating.reopened")
+
+
+@router.button(CLOSE)
+async def close_pressed(ctx: Context) -> None:
+    await decide(ctx, close, "rating.closed")
+
+
+async def decide(ctx: Context, action: Decision, done_key: str) -> None:
+    """Reopen or close the appeal numbered in the button, and say so."""
     number = ctx.args
-    action, key = (
-        (reopen, "rating.reopened") if ctx.incoming.payload == f"{REOPEN}:{number}" else (close, "rating.closed")
-    )
     ctx.clear_state()
     try:
         await action(ctx.uow, ctx.services.notices, ctx.resident.id, number, ctx.services.clock())
     except RatingNotAllowed:
         show_menu(ctx, ctx.texts("rating.not_available"))
         return
-    show_menu(ctx, ctx.texts(key, number=number))
+    show_menu(ctx, ctx.texts(done_key, number=number))
 
 
 @router.button(SKIP)

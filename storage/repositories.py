@@ -27,6 +27,17 @@ MAX_STORED_QUESTION = 2000
 LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
+async def _add_first(session: AsyncSession, row: object) -> bool:
+    """Insert a row in a savepoint; False if a unique constraint shows another transaction inserted it first
+    (the surrounding transaction goes on either way)."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -48,20 +59,13 @@ class ResidentRepository:
         now = now or utcnow()
         resident = await self.find(platform, platform_user_id)
         if resident is None:
-            try:
-                async with self._session.begin_nested():
-                    resident = Resident(
-                        platform=platform,
-                        platform_user_id=platform_user_id,
-                        created_at=now,
-                        last_seen_at=now,
-                        dialog=None,
-                    )
-                    self._session.add(resident)
-            except IntegrityError:
+            resident = Resident(
+                platform=platform, platform_user_id=platform_user_id, created_at=now, last_seen_at=now, dialog=None
+            )
+            if not await _add_first(self._session, resident):  # a parallel update created them meanwhile
                 resident = await self.find(platform, platform_user_id)
                 if resident is None:
-                    raise
+                    raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
         if resident.consent_given_at is not None and display_name and resident.display_name != display_name:
             resident.display_name = display_name
         if now - resident.last_seen_at >= LAST_SEEN_PRECISION:  # not a write on every message
@@ -87,12 +91,9 @@ class AppealRepository:
         number = (await self._session.execute(bump)).scalar_one_or_none()
         if number is not None:
             return number
-        try:
-            async with self._session.begin_nested():
-                self._session.add(AppealCounter(year=year, last_number=1))
+        if await _add_first(self._session, AppealCounter(year=year, last_number=1)):
             return 1
-        except IntegrityError:  # another transaction started the year first
-            return (await self._session.execute(bump)).scalar_one()
+        return (await self._session.execute(bump)).scalar_one()  # another transaction started the year first
 
     async def by_number(self, number: str, resident_id: int | None = None) -> Appeal | None:
         """The appeal with this number; with `resident_id`, only if it is that resident's."""
@@ -255,12 +256,7 @@ class ReminderRepository:
 
     async def claim(self, appeal_id: int, kind: str, now: datetime) -> bool:
         """True for the one caller, across processes, that records this reminder first."""
-        try:
-            async with self._session.begin_nested():
-                self._session.add(AppealReminder(appeal_id=appeal_id, kind=kind, created_at=now))
-        except IntegrityError:
-            return False
-        return True
+        return await _add_first(self._session, AppealReminder(appeal_id=appeal_id, kind=kind, created_at=now))
 
 
 class RatingRepository:

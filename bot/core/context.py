@@ -28,13 +28,18 @@ class Context:
 
     def answer(self, text: str, buttons: Keyboard | list[list[Button]] = ()) -> None:
         """Queue a message to the resident; buttons are rows of `Button`."""
-        self.replies.append(Reply(text=text, buttons=tuple(tuple(row) for row in buttons)))
+        self._reply(text, buttons, edit_message_id=None)
 
     def update_card(self, text: str, buttons: Keyboard | list[list[Button]] = ()) -> None:
         """Show this in place of the message whose button was pressed (a card that changes as the resident
         browses), where the platform can edit messages; otherwise as a new message."""
         edit = self.incoming.message_id if self.incoming.payload is not None else None
-        self.replies.append(Reply(text=text, buttons=tuple(tuple(row) for row in buttons), edit_message_id=edit))
+        self._reply(text, buttons, edit_message_id=edit)
+
+    def _reply(self, text: str, buttons: Keyboard | list[list[Button]], edit_message_id: str | None) -> None:
+        self.replies.append(
+            Reply(text=text, buttons=tuple(tuple(row) for row in buttons), edit_message_id=edit_message_id)
+        )
 
     def set_state(self, state: str, **data: Any) -> None:
         """Move the resident to a dialog step; `data` is merged into what the dialog has gathered."""
