@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -38,6 +39,33 @@ async def _add_first(session: AsyncSession, row: object) -> bool:
     return True
 
 
+@dataclass(slots=True)
+class ResidentProfile:
+    """A resident as every update needs them, apart from any session, so that it can be kept between updates."""
+
+    id: int
+    display_name: str | None
+    consent_given_at: datetime | None
+    last_seen_at: datetime
+
+    def seen(self, now: datetime, display_name: str | None) -> None:
+        """Note a message: the last-seen time at most hourly (not a write on every message), and the name the
+        platform shows, which is personal data and so kept only once the resident has consented to processing."""
+        if self.consent_given_at is not None and display_name and self.display_name != display_name:
+            self.display_name = display_name
+        if now - self.last_seen_at >= LAST_SEEN_PRECISION:
+            self.last_seen_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A resident and the dialog step they are at, with what the dialog has gathered."""
+
+    profile: ResidentProfile
+    state: str | None
+    data: dict[str, Any]
+
+
 class ResidentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -49,16 +77,12 @@ class ResidentRepository:
         query = select(Resident).where(Resident.platform == platform, Resident.platform_user_id == platform_user_id)
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def get_or_create(
-        self, platform: str, platform_user_id: str, display_name: str | None, now: datetime | None = None
-    ) -> Resident:
-        """The resident behind a platform account, created on first contact; safe against a parallel insert.
-
-        The display name is personal data: it is kept only once the resident has consented to processing.
-        """
-        now = now or utcnow()
+    async def get_or_create(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Resident:
+        """The resident behind a platform account, created on first contact (with nothing personal kept);
+        safe against a parallel insert."""
         resident = await self.find(platform, platform_user_id)
         if resident is None:
+            now = now or utcnow()
             resident = Resident(
                 platform=platform, platform_user_id=platform_user_id, created_at=now, last_seen_at=now, dialog=None
             )
@@ -66,11 +90,27 @@ class ResidentRepository:
                 resident = await self.find(platform, platform_user_id)
                 if resident is None:
                     raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
-        if resident.consent_given_at is not None and display_name and resident.display_name != display_name:
-            resident.display_name = display_name
-        if now - resident.last_seen_at >= LAST_SEEN_PRECISION:  # not a write on every message
-            resident.last_seen_at = now
         return resident
+
+    async def conversation(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Conversation:
+        """The resident's profile and dialog, in one query; a resident writing for the first time is created."""
+        resident = await self.get_or_create(platform, platform_user_id, now=now)
+        profile = ResidentProfile(resident.id, resident.display_name, resident.consent_given_at, resident.last_seen_at)
+        dialog = resident.dialog
+        if dialog is None:
+            return Conversation(profile, None, {})
+        return Conversation(profile, dialog.state, copy.deepcopy(dialog.data))
+
+    async def save_profile(self, profile: ResidentProfile) -> None:
+        await self._session.execute(
+            update(Resident)
+            .where(Resident.id == profile.id)
+            .values(
+                display_name=profile.display_name,
+                consent_given_at=profile.consent_given_at,
+                last_seen_at=profile.last_seen_at,
+            )
+        )
 
 
 class AppealRepository:
@@ -170,24 +210,17 @@ def _appeal_details() -> list[Any]:
 
 
 class DialogStateRepository:
-    """A resident's dialog state; it comes loaded with the resident (see `Resident.dialog`)."""
+    """A resident's dialog state; it is read with the resident (see `ResidentRepository.conversation`)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    @staticmethod
-    def load(resident: Resident) -> tuple[str | None, dict[str, Any]]:
-        if resident.dialog is None:
-            return None, {}
-        return resident.dialog.state, dict(resident.dialog.data)
-
-    @staticmethod
-    def save(resident: Resident, state: str | None, data: dict[str, Any]) -> None:
-        if resident.dialog is None:
-            resident.dialog = DialogState(resident_id=resident.id, state=state, data=data)
-        else:
-            resident.dialog.state = state
-            resident.dialog.data = data
+    async def save(self, resident_id: int, state: str | None, data: dict[str, Any]) -> None:
+        changed = update(DialogState).where(DialogState.resident_id == resident_id).values(state=state, data=data)
+        result = cast(CursorResult[Any], await self._session.execute(changed))
+        if result.rowcount == 0:  # the resident's first dialog
+            self._session.add(DialogState(resident_id=resident_id, state=state, data=data))
+            await self._session.flush()
 
 
 @dataclass(frozen=True, slots=True)

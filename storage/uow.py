@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,41 +18,85 @@ from storage.repositories import (
 )
 
 
-class UnitOfWork:
-    """`async with uow:` opens a transaction; `await uow.commit()` keeps it; leaving without commit rolls back."""
+class _Repository(Protocol):
+    def __init__(self, session: AsyncSession) -> None: ...
 
-    residents: ResidentRepository
-    appeals: AppealRepository
-    dialogs: DialogStateRepository
-    unmatched: UnmatchedQuestionRepository
-    outbox: OutboxRepository
-    ratings: RatingRepository
-    reminders: ReminderRepository
+
+R = TypeVar("R", bound=_Repository)
+
+
+class UnitOfWork:
+    """`async with uow:` opens a transaction; `await uow.commit()` keeps it; leaving without commit rolls back.
+
+    The transaction starts only when a repository is first used, so an update that needs nothing from the
+    database costs the database nothing.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._entered = False
         self._session: AsyncSession | None = None
+        self._repositories: dict[type, object] = {}
 
     async def __aenter__(self) -> Self:
-        self._session = self._sessions()
-        self.residents = ResidentRepository(self._session)
-        self.appeals = AppealRepository(self._session)
-        self.dialogs = DialogStateRepository(self._session)
-        self.unmatched = UnmatchedQuestionRepository(self._session)
-        self.outbox = OutboxRepository(self._session)
-        self.ratings = RatingRepository(self._session)
-        self.reminders = ReminderRepository(self._session)
+        self._entered = True
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         session, self._session = self._session, None
+        self._entered = False
+        self._repositories.clear()
         if session is not None:
             await session.rollback()
             await session.close()
 
+    @property
+    def used(self) -> bool:
+        """Whether this unit of work has touched the database."""
+        return self._session is not None
+
     async def commit(self) -> None:
-        if self._session is None:
+        if not self._entered:
             raise RuntimeError("commit outside of `async with`")
-        await self._session.commit()
+        if self._session is not None:
+            await self._session.commit()
+
+    def _repository(self, kind: type[R]) -> R:
+        repository = self._repositories.get(kind)
+        if repository is None:
+            if not self._entered:
+                raise RuntimeError("a repository used outside of `async with`")
+            if self._session is None:
+                self._session = self._sessions()
+            repository = self._repositories[kind] = kind(self._session)
+        return repository  # type: ignore[return-value]
+
+    @property
+    def residents(self) -> ResidentRepository:
+        return self._repository(ResidentRepository)
+
+    @property
+    def appeals(self) -> AppealRepository:
+        return self._repository(AppealRepository)
+
+    @property
+    def dialogs(self) -> DialogStateRepository:
+        return self._repository(DialogStateRepository)
+
+    @property
+    def unmatched(self) -> UnmatchedQuestionRepository:
+        return self._repository(UnmatchedQuestionRepository)
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        return self._repository(OutboxRepository)
+
+    @property
+    def ratings(self) -> RatingRepository:
+        return self._repository(RatingRepository)
+
+    @property
+    def reminders(self) -> ReminderRepository:
+        return self._repository(ReminderRepository)

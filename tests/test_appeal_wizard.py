@@ -144,6 +144,27 @@ async def test_a_restart_in_the_middle_resumes_where_the_resident_was(config: Co
         await second.close()
 
 
+async def test_every_photo_is_stored_as_it_arrives_and_survives_a_restart(config: Config) -> None:
+    first = await Application.start(config, clock=lambda: FRIDAY_EVENING)
+    chat = ConsoleChat(first.dispatcher.feed, user_id="anna", display_name="Анна")
+    for said in ("/start", "Подать обращение", "Согласен(на)", "Дороги", "Огромная яма на дороге у дома 5"):
+        await chat.say(said)
+    for number in (1, 2, 3):
+        assert (await chat.say(f"/photo AgADphoto{number}")).startswith(f"Фото добавлено ({number} из 5)")
+    await first.close()
+
+    second = await Application.start(config, clock=lambda: FRIDAY_EVENING)
+    try:
+        resumed = ConsoleChat(second.dispatcher.feed, user_id="anna", display_name="Анна")
+        assert (await resumed.say("/photo AgADphoto4")).startswith("Фото добавлено (4 из 5)")
+        for said in ("Готово", "ул. Ленина, 5", "Пропустить", "Отправить"):
+            await resumed.say(said)
+        [appeal], _, _ = await stored(second)
+        assert [a.platform_file_id for a in appeal.attachments] == [f"AgADphoto{n}" for n in (1, 2, 3, 4)]
+    finally:
+        await second.close()
+
+
 async def test_editing_from_the_summary_changes_one_field_and_returns(chat: ConsoleChat) -> None:
     await fill_in(chat)
     assert (await chat.say("Изменить описание")).startswith("Опишите проблему")

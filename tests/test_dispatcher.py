@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
+from bot.adapters.console import ConsoleChat
 from bot.app import Application
 from bot.config import Config
 from bot.core.context import Context
@@ -110,14 +112,27 @@ async def test_a_failing_handler_gets_an_apology_and_changes_nothing(app: Applic
 async def test_unknown_stored_state_is_reset_instead_of_trapping_the_resident(app: Application) -> None:
     sessions = session_factory(app.engine)
     async with UnitOfWork(sessions) as uow:
-        resident = await uow.residents.get_or_create("telegram", "u1", None)
-        uow.dialogs.save(resident, "removed:step", {"x": 1})
+        resident = await uow.residents.get_or_create("telegram", "u1")
+        await uow.dialogs.save(resident.id, "removed:step", {"x": 1})
         await uow.commit()
     assert texts(await dispatcher_for(app).feed(message("привет"))) == ["Свободный текст: привет"]
     async with UnitOfWork(sessions) as uow:
-        reloaded = await uow.residents.find("telegram", "u1")
-        assert reloaded is not None
-        assert uow.dialogs.load(reloaded) == (None, {})
+        reloaded = await uow.residents.conversation("telegram", "u1")
+        assert (reloaded.state, reloaded.data) == (None, {})
+
+
+async def test_a_known_residents_faq_question_costs_no_database_statement(app: Application) -> None:
+    statements: list[str] = []
+    event.listen(app.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    chat = ConsoleChat(app.dispatcher.feed, user_id="anna", display_name="Анна")
+    await chat.say("/start")
+    assert statements, "the first message of a resident reads them from the database"
+    statements.clear()
+    assert (await chat.say("нет горячей воды")).startswith("❓ Почему нет горячей воды")
+    assert (await chat.say("Главное меню")).startswith("Главное меню")
+    assert statements == []
+    await chat.say("Подать обращение")  # a dialog step is stored as it happens
+    assert any("dialog_states" in statement for statement in statements)
 
 
 async def test_updates_of_one_resident_run_in_order(app: Application) -> None:

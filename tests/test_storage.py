@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from storage.db import create_engine, current_revision, session_factory, upgrade
 from storage.models import Appeal, AppealEvent, Base, OutboxMessage, Rating, Resident, UnmatchedQuestion
+from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
 from tests.conftest import run_bot, write_config
 
@@ -66,9 +67,9 @@ async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[As
     moscow = timezone(timedelta(hours=3))
     consent = datetime(2026, 11, 26, 12, 30, tzinfo=moscow)
     async with UnitOfWork(sessions) as uow:
-        resident = await uow.residents.get_or_create("telegram", "42", "Анна")
+        resident = await uow.residents.get_or_create("telegram", "42")
         resident.consent_given_at = consent
-        uow.dialogs.save(resident, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
+        await uow.dialogs.save(resident.id, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
         await uow.commit()
     async with sessions() as session:
         appeal = Appeal(
@@ -99,34 +100,45 @@ async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[As
         assert (outbox.status, outbox.attempts, outbox.appeal_id) == ("pending", 0, appeal.id)
         assert outbox.due_at <= datetime.now(UTC)
     async with UnitOfWork(sessions) as uow:
-        reloaded = await uow.residents.find("telegram", "42")
-        assert reloaded is not None
-        assert uow.dialogs.load(reloaded) == (
-            "appeal:description",
-            {"category": "ЖКХ", "photos": ["f1"]},
-        )
+        reloaded = await uow.residents.conversation("telegram", "42")
+        assert (reloaded.profile.id, reloaded.profile.consent_given_at) == (resident.id, consent)
+        assert (reloaded.state, reloaded.data) == ("appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
 
 
 async def test_resident_is_created_once_per_platform_account(sessions: async_sessionmaker[AsyncSession]) -> None:
+    now = datetime.now(UTC)
     async with UnitOfWork(sessions) as uow:
-        first = await uow.residents.get_or_create("telegram", "7", "Пётр")
-        same_id_other_platform = await uow.residents.get_or_create("vk", "7", "Пётр")
+        first = (await uow.residents.conversation("telegram", "7")).profile
+        same_id_other_platform = (await uow.residents.conversation("vk", "7")).profile
+        first.seen(now, "Пётр")
         assert first.display_name is None  # no name kept without consent
-        first.consent_given_at = datetime.now(UTC)
+        first.consent_given_at = now
+        await uow.residents.save_profile(first)
         await uow.commit()
     async with UnitOfWork(sessions) as uow:
-        again = await uow.residents.get_or_create("telegram", "7", "Пётр Иванович")
-        await uow.residents.get_or_create("vk", "7", "Пётр Иванович")
+        for platform in ("telegram", "vk"):
+            again = (await uow.residents.conversation(platform, "7")).profile
+            again.seen(now, "Пётр Иванович")
+            await uow.residents.save_profile(again)
         await uow.commit()
-    assert again.id == first.id != same_id_other_platform.id
+    assert again.id == same_id_other_platform.id != first.id
     async with sessions() as session:
         names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
     assert names == ["Пётр Иванович", None]
 
 
+def test_last_seen_is_written_at_most_hourly() -> None:
+    then = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    profile = ResidentProfile(id=1, display_name=None, consent_given_at=None, last_seen_at=then)
+    profile.seen(then + timedelta(minutes=59), "Анна")
+    assert (profile.last_seen_at, profile.display_name) == (then, None)
+    profile.seen(then + timedelta(minutes=61), "Анна")
+    assert profile.last_seen_at == then + timedelta(minutes=61)
+
+
 async def test_leaving_a_unit_of_work_without_commit_stores_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with UnitOfWork(sessions) as uow:
-        await uow.residents.get_or_create("vk", "1", None)
+        await uow.residents.get_or_create("vk", "1")
     async with UnitOfWork(sessions) as uow:
         assert await uow.residents.find("vk", "1") is None
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.types import Button, Incoming, Keyboard, Reply
 from bot.texts import Texts
-from storage.models import Resident
+from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @dataclass
 class Context:
     incoming: Incoming
-    resident: Resident
+    resident: ResidentProfile
     texts: Texts
     uow: UnitOfWork
     services: Services

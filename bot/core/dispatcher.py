@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -12,6 +15,7 @@ from bot.core.context import Context
 from bot.core.routing import Handler, Router
 from bot.core.types import Incoming, Reply
 from bot.texts import Texts
+from storage.repositories import Conversation
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -19,12 +23,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KNOWN_RESIDENTS = 20_000  # conversations kept in memory between updates, the most recent ones
+
 
 class Dispatcher:
     """Routes by command, then button payload, then dialog state, then free text; anything else falls back.
 
     Each update runs in one unit of work: the handler's changes and the new dialog state commit together,
     or not at all. Updates of one resident are handled one at a time, in arrival order.
+
+    The conversations of recent residents stay in memory after their update commits, so an update that
+    only reads them (most FAQ questions) needs no database at all. That is sound because this dispatcher is
+    the only writer of profiles and dialog states and handles each resident's updates one at a time: run
+    one bot process per database and platform. A failed update forgets its resident, who is read afresh.
     """
 
     def __init__(
@@ -50,6 +61,7 @@ class Dispatcher:
         self._fallback: Handler | None = None
         self._labels: dict[str, str] = {}  # folded label text -> payload
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._known = KnownConversations(KNOWN_RESIDENTS)
         for router in routers:
             self._include(router)
 
@@ -81,25 +93,33 @@ class Dispatcher:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         async with lock, self._slots:
-            return await self._handle(incoming)
+            return await self._handle(key, incoming)
 
-    async def _handle(self, incoming: Incoming) -> list[Reply]:
+    async def _handle(self, key: tuple[str, str], incoming: Incoming) -> list[Reply]:
         try:
             async with self._uow_factory() as uow:
-                resident = await uow.residents.get_or_create(
-                    incoming.platform.value, incoming.user_id, incoming.display_name
-                )
-                state, data = uow.dialogs.load(resident)
-                ctx = Context(incoming=incoming, resident=resident, texts=self._texts, uow=uow, services=self._services)
-                ctx.state, ctx.data = state, dict(data)
+                now = self._services.clock()
+                known = self._known.get(key)
+                if known is None:
+                    known = await uow.residents.conversation(*key, now=now)
+                profile = dataclasses.replace(known.profile)
+                profile.seen(now, incoming.display_name)
+                ctx = Context(incoming=incoming, resident=profile, texts=self._texts, uow=uow, services=self._services)
+                ctx.state, ctx.data = known.state, copy.deepcopy(known.data)
                 handler = self._resolve(ctx)
                 await handler(ctx)
-                if (ctx.state, ctx.data) != (state, data):
-                    uow.dialogs.save(resident, ctx.state, ctx.data)
+                if profile != known.profile:
+                    await uow.residents.save_profile(profile)
+                if (ctx.state, ctx.data) != (known.state, known.data):
+                    await uow.dialogs.save(profile.id, ctx.state, ctx.data)
                 await uow.commit()
-            self._after_commit()  # e.g. wake the outbox: the update may have queued notifications
+                wrote = uow.used
+            self._known.put(key, Conversation(profile, ctx.state, ctx.data))
+            if wrote:
+                self._after_commit()  # e.g. wake the outbox: the update may have queued notifications
             return ctx.replies
         except Exception:
+            self._known.forget(key)
             log.exception("failed to handle an update from %s:%s", incoming.platform.value, incoming.user_id)
             return [Reply(text=self._texts("errors.internal"))]
 
@@ -140,3 +160,26 @@ class Dispatcher:
             await self._fallback(ctx)
         else:
             ctx.answer(self._texts("errors.not_understood"))
+
+
+class KnownConversations:
+    """The conversations of the `size` residents who wrote last, as their last update committed them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], Conversation] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> Conversation | None:
+        conversation = self._entries.get(key)
+        if conversation is not None:
+            self._entries.move_to_end(key)
+        return conversation
+
+    def put(self, key: tuple[str, str], conversation: Conversation) -> None:
+        self._entries[key] = conversation
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._entries.pop(key, None)
