@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from bot.config import AppealSettings, Config
 from bot.core.dispatcher import Dispatcher
 from bot.core.types import Platform
 from bot.faq.matcher import Thresholds
+from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
 from bot.notifier import Notifier, RateLimiter, RetryPolicy
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
@@ -26,12 +28,15 @@ from storage.db import connection_limit, create_engine, session_factory, upgrade
 from storage.models import utcnow
 from storage.uow import UnitOfWork
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
     """What handlers reach beyond the database: services with state of their own, the rules, the clock."""
 
     faq: FaqService
+    misses: MissLog
     appeals: AppealPolicy
     notices: Notices
     limits: AppealSettings
@@ -53,13 +58,7 @@ class Application:
         """Load the texts and the FAQ, bring the database schema up to date, and wire the handlers."""
         settings = config.settings
         texts = load_texts(config)
-        services = Services(
-            faq=FaqService.load(config.faq_path, faq_thresholds(config)),
-            appeals=appeal_policy(config),
-            notices=notices_for(config, texts),
-            limits=settings.appeals,
-            clock=clock,
-        )
+        faq = FaqService.load(config.faq_path, faq_thresholds(config))
         engine = create_database_engine(config)
         try:
             await upgrade(engine)
@@ -67,6 +66,14 @@ class Application:
             await engine.dispose()
             raise
         sessions = session_factory(engine)
+        services = Services(
+            faq=faq,
+            misses=MissLog(lambda: UnitOfWork(sessions)),
+            appeals=appeal_policy(config),
+            notices=notices_for(config, texts),
+            limits=settings.appeals,
+            clock=clock,
+        )
         delivery = settings.notifications
         notifier = Notifier(
             sessions,
@@ -94,7 +101,7 @@ class Application:
         return None
 
     def background_tasks(self) -> list[Coroutine[Any, Any, None]]:
-        """What runs beside the chat for as long as the bot runs: FAQ reloads, the outbox, the scheduler."""
+        """What runs beside the chat for as long as the bot runs: FAQ reloads and misses, the outbox, the scheduler."""
         settings = self.config.settings
         scheduler = build_scheduler(
             self.jobs,
@@ -105,11 +112,17 @@ class Application:
         )
         return [
             self.services.faq.watch(settings.faq.reload_interval),
+            self.services.misses.run(),
             self.notifier.run(),
             run_scheduler(scheduler),
         ]
 
     async def close(self) -> None:
+        """Write what is still queued, then release the database."""
+        try:
+            await self.services.misses.flush()
+        except Exception:
+            log.exception("FAQ misses could not be written before shutdown")
         await self.engine.dispose()
 
 

@@ -9,6 +9,7 @@ from bot.faq.loader import FaqItem
 from bot.faq.matcher import Outcome
 from bot.faq.normalize import normalize
 from handlers.menu import ASK_QUESTION, MAIN_MENU, OPEN_APPEAL, show_menu
+from storage.repositories import Miss
 
 router = Router("faq")
 
@@ -40,12 +41,15 @@ async def question(ctx: Context) -> None:
     if match.outcome is Outcome.ANSWER and match.item is not None:
         show_item(ctx, match.item)
         return
-    await ctx.uow.unmatched.add(
-        text=text,
-        normalized=normalized,
-        platform=ctx.incoming.platform.value,
-        best_item_id=match.best.id if match.best else None,
-        best_score=round(match.score, 1),
+    ctx.services.misses.record(
+        Miss(
+            text=text,
+            normalized=normalized,
+            platform=ctx.incoming.platform.value,
+            best_item_id=match.best.id if match.best else None,
+            best_score=round(match.score, 1),
+            asked_at=ctx.services.clock(),
+        )
     )
     if match.outcome is Outcome.SUGGEST:
         rows = [[Button(shorten(item.question), f"{SHOW_ITEM}:{item.id}")] for item in match.suggestions]

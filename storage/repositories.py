@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -224,6 +225,18 @@ class DialogStateRepository:
 
 
 @dataclass(frozen=True, slots=True)
+class Miss:
+    """A question the FAQ had no confident answer for, with the nearest item and its score."""
+
+    text: str
+    normalized: str
+    platform: str | None
+    best_item_id: str | None
+    best_score: float | None
+    asked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FrequentMiss:
     """A group of equal unanswered questions (same normalised form): how often, an example, the nearest item."""
 
@@ -238,22 +251,22 @@ class UnmatchedQuestionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(
-        self,
-        text: str,
-        normalized: str,
-        platform: str | None,
-        best_item_id: str | None,
-        best_score: float | None,
-    ) -> None:
-        self._session.add(
-            UnmatchedQuestion(
-                text=text[:MAX_STORED_QUESTION],
-                normalized=normalized[:MAX_STORED_QUESTION],
-                platform=platform,
-                best_item_id=best_item_id,
-                best_score=best_score,
-            )
+    async def add_many(self, misses: Sequence[Miss]) -> None:
+        if not misses:
+            return
+        await self._session.execute(
+            insert(UnmatchedQuestion),
+            [
+                {
+                    "text": miss.text[:MAX_STORED_QUESTION],
+                    "normalized": miss.normalized[:MAX_STORED_QUESTION],
+                    "platform": miss.platform,
+                    "best_item_id": miss.best_item_id,
+                    "best_score": miss.best_score,
+                    "created_at": miss.asked_at,
+                }
+                for miss in misses
+            ],
         )
 
     async def most_frequent(self, since: datetime | None = None, limit: int = 20) -> list[FrequentMiss]:

@@ -18,6 +18,8 @@ from tests.conftest import ROOT, run_bot, run_bot_beside, write_config
 
 
 async def stored_questions(app: Application) -> list[tuple[str, str | None]]:
+    """The misses in the database, once what is queued is written."""
+    await app.services.misses.flush()
     async with session_factory(app.engine)() as session:
         rows = (await session.execute(select(UnmatchedQuestion).order_by(UnmatchedQuestion.id))).scalars()
         return [(row.text, row.best_item_id) for row in rows]
@@ -82,6 +84,7 @@ async def test_a_vague_message_asks_for_more_and_a_removed_item_is_explained(
 async def test_misses_command_lists_the_most_frequent(config: Config, app: Application, chat: ConsoleChat) -> None:
     for text in ("расскажи анекдот", "Расскажи анекдот!", "как оплатить штраф гибдд"):
         await chat.say(text)
+    await app.services.misses.flush()
     config_path = config.base_dir / "bot.toml"
     result = await run_bot_beside("--config", str(config_path), "faq", "misses")
     assert result.returncode == 0, result.stderr
