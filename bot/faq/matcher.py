@@ -53,11 +53,14 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class _Word:
-    """A query word as the index sees it."""
+    """A query word as the index sees it, with where it occurs worked out once (words are cached)."""
 
     weight: float  # IDF of what it matched, or the weight of a word the FAQ never uses
     expansions: tuple[tuple[str, float], ...]  # phrasing stems it stands for, with a similarity
     in_answers: dict[str, float]  # answer stems it stands for, with a similarity
+    items: dict[int, float]  # item number -> the best similarity among the item's phrasing stems
+    answers: dict[int, float]  # item number -> the best similarity among the item's answer stems
+    phrasings: dict[int, dict[int, float]]  # item number -> phrasing number -> best similarity times IDF
 
 
 PREFIX_SIMILARITY = 0.9  # two stems where one is a prefix of the other
@@ -97,10 +100,14 @@ class FaqIndex:
             value: math.log((count + 1) / (len(numbers) + 0.5)) + 1.0 for value, numbers in self._item_postings.items()
         }
         self._unknown_weight = UNKNOWN_WORD_WEIGHT * (math.log(count + 1) + 1.0)
-        self._phrasings = [
-            [(stems, sum(self._idf[value] for value in stems)) for stems in phrasings]
-            for phrasings in phrasings_of_item
+        self._phrasing_weights = [
+            [sum(self._idf[value] for value in stems) for stems in phrasings] for phrasings in phrasings_of_item
         ]
+        self._phrasing_postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for number, phrasings in enumerate(phrasings_of_item):
+            for phrasing, phrasing_stems in enumerate(phrasings):
+                for value in phrasing_stems:
+                    self._phrasing_postings[value].append((number, phrasing))
         self._common = max(COMMON_MINIMUM, int(count * COMMON_SHARE))
         self._sorted_stems = sorted(self._item_postings)
         self._sorted_answer_stems = sorted(self._answer_postings)
@@ -108,9 +115,9 @@ class FaqIndex:
         # one letter's words instead of all keeps long messages full of unknown words fast.
         self._forms: dict[str, tuple[list[str], list[str]]] = {}
         for form, form_stem in forms.items():
-            words, stems = self._forms.setdefault(form[0], ([], []))
+            words, word_stems = self._forms.setdefault(form[0], ([], []))
             words.append(form)
-            stems.append(form_stem)
+            word_stems.append(form_stem)
         self._word = lru_cache(maxsize=16384)(self._word_uncached)
 
     def get(self, item_id: str) -> FaqItem | None:
@@ -147,26 +154,24 @@ class FaqIndex:
             return {}
         scores: dict[int, float] = {}
         for number in self._candidates(words):
-            item_stems, answer_stems = self._item_stems[number], self._answer_stems[number]
             by_item = by_answer = 0.0
-            present: list[_Word] = []  # the query words this item's phrasings use
+            phrasing_weights = self._phrasing_weights[number]
+            matched = [0.0] * len(phrasing_weights)  # per phrasing: the IDF of the query words it uses
             for word in words:
-                similarity = max((s for v, s in word.expansions if v in item_stems), default=0.0)
+                similarity = word.items.get(number)
                 if similarity:
                     by_item += word.weight * similarity
-                    present.append(word)
-                by_answer += word.weight * max(
-                    (s for v, s in word.in_answers.items() if v in answer_stems), default=0.0
-                )
+                    for phrasing, gain in word.phrasings[number].items():
+                        matched[phrasing] += gain
+                similarity = word.answers.get(number)
+                if similarity:
+                    by_answer += word.weight * similarity
             best_cover = best_found = 0.0
-            for stems, weight in self._phrasings[number]:
-                matched = sum(
-                    max((s * self._idf[v] for v, s in word.expansions if v in stems), default=0.0) for word in present
-                )
-                if matched:
-                    found = min(1.0, matched / weight)
+            for gain, weight in zip(matched, phrasing_weights, strict=True):
+                if gain:
+                    found = min(1.0, gain / weight)
                     best_found = max(best_found, found)
-                    best_cover = max(best_cover, math.sqrt(min(1.0, matched / query_weight) * found))
+                    best_cover = max(best_cover, math.sqrt(min(1.0, gain / query_weight) * found))
             scores[number] = 100.0 * (
                 ITEM_WEIGHT * min(1.0, by_item / query_weight)
                 + ANSWER_WEIGHT * min(1.0, by_answer / query_weight)
@@ -205,7 +210,20 @@ class FaqIndex:
         expansions = self._expand(word, query_stem)
         weight = max((self._idf[value] for value, _ in expansions), default=self._unknown_weight)
         in_answers = _relatives(query_stem, self._sorted_answer_stems, self._answer_postings)
-        return _Word(weight, expansions, in_answers)
+        items: dict[int, float] = {}
+        phrasings: dict[int, dict[int, float]] = {}
+        for value, similarity in expansions:
+            for number in self._item_postings[value]:
+                items[number] = max(items.get(number, 0.0), similarity)
+            gain = similarity * self._idf[value]
+            for number, phrasing in self._phrasing_postings[value]:
+                of_item = phrasings.setdefault(number, {})
+                of_item[phrasing] = max(of_item.get(phrasing, 0.0), gain)
+        answers: dict[int, float] = {}
+        for value, similarity in in_answers.items():
+            for number in self._answer_postings[value]:
+                answers[number] = max(answers.get(number, 0.0), similarity)
+        return _Word(weight, expansions, in_answers, items, answers, phrasings)
 
     def _expand(self, word: str, query_stem: str) -> tuple[tuple[str, float], ...]:
         """The phrasing stems a query word stands for, with a similarity in (0, 1]."""
