@@ -86,7 +86,7 @@ class Application:
             services,
             all_routers(),
             concurrency=connection_limit(engine),
-            after_commit=notifier.wake,
+            on_queued_messages=notifier.wake,
         )
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
         return cls(config, engine, texts, services, dispatcher, notifier, jobs)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -74,33 +75,45 @@ class ResidentRepository:
     async def get(self, resident_id: int) -> Resident | None:
         return await self._session.get(Resident, resident_id)
 
-    async def find(self, platform: str, platform_user_id: str) -> Resident | None:
-        query = select(Resident).where(Resident.platform == platform, Resident.platform_user_id == platform_user_id)
-        return (await self._session.execute(query)).scalar_one_or_none()
-
-    async def get_or_create(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Resident:
-        """The resident behind a platform account, created on first contact (with nothing personal kept);
-        safe against a parallel insert."""
-        resident = await self.find(platform, platform_user_id)
-        if resident is None:
-            now = now or utcnow()
-            resident = Resident(
-                platform=platform, platform_user_id=platform_user_id, created_at=now, last_seen_at=now, dialog=None
-            )
-            if not await _add_first(self._session, resident):  # a parallel update created them meanwhile
-                resident = await self.find(platform, platform_user_id)
-                if resident is None:
-                    raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
-        return resident
-
     async def conversation(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Conversation:
-        """The resident's profile and dialog, in one query; a resident writing for the first time is created."""
-        resident = await self.get_or_create(platform, platform_user_id, now=now)
-        profile = ResidentProfile(resident.id, resident.display_name, resident.consent_given_at, resident.last_seen_at)
-        dialog = resident.dialog
-        if dialog is None:
-            return Conversation(profile, None, {})
-        return Conversation(profile, dialog.state, copy.deepcopy(dialog.data))
+        """The resident's profile and dialog, in one query; a resident writing for the first time is created
+        (with nothing personal kept), safely against a parallel update doing the same."""
+        found = await self._find_conversation(platform, platform_user_id)
+        if found is not None:
+            return found
+        now = now or utcnow()
+        values = {"platform": platform, "platform_user_id": platform_user_id, "created_at": now, "last_seen_at": now}
+        dialect = self._session.get_bind().dialect.name
+        insert_new = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Resident).values(values)
+        created = await self._session.execute(insert_new.on_conflict_do_nothing().returning(Resident.id))
+        resident_id = created.scalar_one_or_none()
+        if resident_id is not None:
+            return Conversation(ResidentProfile(resident_id, None, None, now), None, {})
+        found = await self._find_conversation(platform, platform_user_id)  # the parallel update won
+        if found is None:
+            raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
+        return found
+
+    async def _find_conversation(self, platform: str, platform_user_id: str) -> Conversation | None:
+        query = (
+            select(
+                Resident.id,
+                Resident.display_name,
+                Resident.consent_given_at,
+                Resident.last_seen_at,
+                DialogState.state,
+                DialogState.data,
+            )
+            .outerjoin(DialogState)
+            .where(Resident.platform == platform, Resident.platform_user_id == platform_user_id)
+        )
+        row = (await self._session.execute(query)).one_or_none()
+        if row is None:
+            return None
+        resident_id, display_name, consent_given_at, last_seen_at, state, data = row
+        return Conversation(
+            ResidentProfile(resident_id, display_name, consent_given_at, last_seen_at), state, data or {}
+        )
 
     async def save_profile(self, profile: ResidentProfile) -> None:
         await self._session.execute(
@@ -324,9 +337,11 @@ class RatingRepository:
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self.added = 0  # messages queued in this transaction
 
     def add(self, message: OutboxMessage) -> None:
         self._session.add(message)
+        self.added += 1
 
     async def claim_due(
         self, platforms: list[str], now: datetime, lease_until: datetime, limit: int

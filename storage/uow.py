@@ -57,6 +57,12 @@ class UnitOfWork:
         """Whether this unit of work has touched the database."""
         return self._session is not None
 
+    @property
+    def queued_messages(self) -> bool:
+        """Whether this unit of work has put messages in the outbox."""
+        outbox = self._repositories.get(OutboxRepository)
+        return isinstance(outbox, OutboxRepository) and outbox.added > 0
+
     async def commit(self) -> None:
         if not self._entered:
             raise RuntimeError("commit outside of `async with`")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.core.routing import Router
 from bot.core.types import Incoming, Platform, Reply
 from handlers import menu
 from storage.db import session_factory
+from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
 
 
@@ -112,7 +114,7 @@ async def test_a_failing_handler_gets_an_apology_and_changes_nothing(app: Applic
 async def test_unknown_stored_state_is_reset_instead_of_trapping_the_resident(app: Application) -> None:
     sessions = session_factory(app.engine)
     async with UnitOfWork(sessions) as uow:
-        resident = await uow.residents.get_or_create("telegram", "u1")
+        resident = (await uow.residents.conversation("telegram", "u1")).profile
         await uow.dialogs.save(resident.id, "removed:step", {"x": 1})
         await uow.commit()
     assert texts(await dispatcher_for(app).feed(message("привет"))) == ["Свободный текст: привет"]
@@ -133,6 +135,36 @@ async def test_a_known_residents_faq_question_costs_no_database_statement(app: A
     assert statements == []
     await chat.say("Подать обращение")  # a dialog step is stored as it happens
     assert any("dialog_states" in statement for statement in statements)
+
+
+async def test_a_message_an_update_queues_goes_out_at_once(app: Application) -> None:
+    router = Router("reminders")
+
+    @router.command("remind")
+    async def remind(ctx: Context) -> None:
+        ctx.uow.outbox.add(OutboxMessage(platform="console", chat_id=ctx.incoming.chat_id, text="Напоминание"))
+        ctx.answer("Напомню")
+
+    sessions = session_factory(app.engine)
+    dispatcher = Dispatcher(
+        lambda: UnitOfWork(sessions), app.texts, app.services, [router], on_queued_messages=app.notifier.wake
+    )
+    chat = ConsoleChat(dispatcher.feed, user_id="anna", display_name="Анна")
+    terminal = io.StringIO()
+    chat._sink = terminal  # type: ignore[assignment]  # capture the terminal instead of stdout
+    app.notifier.register(chat)
+    delivering = asyncio.create_task(app.notifier.run(idle_timeout=60))  # no sweep would come in time
+    try:
+        await asyncio.sleep(0.1)  # the outbox is idle now
+        assert await chat.say("/remind") == "Напомню"
+        for _ in range(100):
+            if "Напоминание" in terminal.getvalue():
+                break
+            await asyncio.sleep(0.02)
+        assert "🔔 Напоминание" in terminal.getvalue()
+    finally:
+        delivering.cancel()
+        await asyncio.gather(delivering, return_exceptions=True)
 
 
 async def test_updates_of_one_resident_run_in_order(app: Application) -> None:

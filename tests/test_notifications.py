@@ -69,7 +69,7 @@ async def app(config: Config, clock: Clock) -> AsyncIterator[Application]:
 
 async def appeal_of(app: Application, clock: Clock, user: str = "42") -> str:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = await uow.residents.get_or_create("telegram", user)
+        resident = (await uow.residents.conversation("telegram", user)).profile
         appeal = await open_appeal(
             uow,
             app.services.appeals,

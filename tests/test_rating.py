@@ -78,7 +78,7 @@ class Terminal:
 
 async def staff_answers(app: Application, clock: Clock, text: str = "Лифт починили.") -> str:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = await uow.residents.get_or_create("console", "anna")
+        resident = (await uow.residents.conversation("console", "anna")).profile
         appeal = await open_appeal(
             uow, app.services.appeals, resident.id, "console", AppealDraft("ЖКХ", "Не работает лифт, дом 14"), clock()
         )
@@ -195,7 +195,7 @@ async def test_deadline_alerts_before_and_after_once_even_from_two_processes(
     app: Application, config: Config, clock: Clock
 ) -> None:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = await uow.residents.get_or_create("console", "anna")
+        resident = (await uow.residents.conversation("console", "anna")).profile
         appeal = await open_appeal(
             uow, app.services.appeals, resident.id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
         )
@@ -268,7 +268,7 @@ async def test_report_per_category_and_department(app: Application, chat: Consol
     await delivered_to_anna(app, chat)
     await chat.say("2")
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = await uow.residents.get_or_create("console", "anna")
+        resident = (await uow.residents.conversation("console", "anna")).profile
         await open_appeal(
             uow, app.services.appeals, resident.id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
         )

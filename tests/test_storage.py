@@ -67,8 +67,9 @@ async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[As
     moscow = timezone(timedelta(hours=3))
     consent = datetime(2026, 11, 26, 12, 30, tzinfo=moscow)
     async with UnitOfWork(sessions) as uow:
-        resident = await uow.residents.get_or_create("telegram", "42")
+        resident = (await uow.residents.conversation("telegram", "42")).profile
         resident.consent_given_at = consent
+        await uow.residents.save_profile(resident)
         await uow.dialogs.save(resident.id, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
         await uow.commit()
     async with sessions() as session:
@@ -138,9 +139,9 @@ def test_last_seen_is_written_at_most_hourly() -> None:
 
 async def test_leaving_a_unit_of_work_without_commit_stores_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with UnitOfWork(sessions) as uow:
-        await uow.residents.get_or_create("vk", "1")
-    async with UnitOfWork(sessions) as uow:
-        assert await uow.residents.find("vk", "1") is None
+        await uow.residents.conversation("vk", "1")
+    async with sessions() as session:
+        assert (await session.execute(select(Resident))).all() == []
 
 
 def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:

@@ -457,7 +457,7 @@ async def staff_answer(app: Application, number: str, text: str) -> None:
 async def appeal_of(app: Application, user: User) -> str:
     """An appeal a Telegram resident opened earlier (through the services, to keep the test short)."""
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = await uow.residents.get_or_create("telegram", str(user.id))
+        resident = (await uow.residents.conversation("telegram", str(user.id))).profile
         draft = AppealDraft("Дороги", "Огромная яма на дороге у дома 5 по улице Ленина")
         appeal = await open_appeal(uow, app.services.appeals, resident.id, "telegram", draft, app.services.clock())
         await uow.commit()

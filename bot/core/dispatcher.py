@@ -45,9 +45,9 @@ class Dispatcher:
         services: Services,
         routers: Iterable[Router],
         concurrency: int = 10,
-        after_commit: Callable[[], None] = lambda: None,
+        on_queued_messages: Callable[[], None] = lambda: None,
     ) -> None:
-        self._after_commit = after_commit
+        self._on_queued_messages = on_queued_messages
         self._uow_factory = uow_factory
         self._services = services
         # First come, first served: a fair queue in front of the connection pool, so no update waits
@@ -113,10 +113,10 @@ class Dispatcher:
                 if (ctx.state, ctx.data) != (known.state, known.data):
                     await uow.dialogs.save(profile.id, ctx.state, ctx.data)
                 await uow.commit()
-                wrote = uow.used
+                queued_messages = uow.queued_messages
             self._known.put(key, Conversation(profile, ctx.state, ctx.data))
-            if wrote:
-                self._after_commit()  # e.g. wake the outbox: the update may have queued notifications
+            if queued_messages:
+                self._on_queued_messages()  # the outbox delivers them now rather than at its next sweep
             return ctx.replies
         except Exception:
             self._known.forget(key)
