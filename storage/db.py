@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -26,9 +27,17 @@ def create_engine(url: str, *, password: str | None = None, echo: bool = False, 
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+        engine = create_async_engine(
+            parsed,
+            echo=echo,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_reset_on_return=None,  # see _sqlite_reset
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
     return create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
 
@@ -54,8 +63,25 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     """Take the write lock at the start: two deferred transactions that both read, then both write,
-    would fail with "database is locked" at once instead of waiting their turn."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    would fail with "database is locked" at once instead of waiting their turn.
+
+    Sent to aiosqlite directly: one trip to its thread, where a statement through SQLAlchemy takes three
+    (open a cursor, execute, close it); each trip costs about 0.1 ms.
+    """
+    _driver(connection.connection.dbapi_connection).run_async(lambda driver: driver.execute("BEGIN IMMEDIATE"))
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+    """On return to the pool, roll back only a transaction still open: after a commit there is none, and
+    the rollback SQLAlchemy would otherwise send costs a trip to aiosqlite's thread."""
+    if _driver(dbapi_connection).driver_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
+def _driver(dbapi_connection: object) -> AdaptedConnection:
+    if not isinstance(dbapi_connection, AdaptedConnection):
+        raise TypeError(f"expected SQLAlchemy's adapted aiosqlite connection, got {type(dbapi_connection)!r}")
+    return dbapi_connection
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
