@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -72,6 +71,7 @@ ITEM_WEIGHT, ANSWER_WEIGHT, PHRASING_WEIGHT, PHRASING_FOUND_WEIGHT = 0.3, 0.2, 0
 # counted when scoring the candidates that rarer words found): "как", "где", "вода" in a big FAQ.
 COMMON_SHARE, COMMON_MINIMUM = 0.05, 32
 CANDIDATES = 16  # items scored in full per query
+WORD_CACHE = 16384  # query words whose expansions are kept
 
 
 def _stems(text: str) -> frozenset[str]:
@@ -118,7 +118,7 @@ class FaqIndex:
             words, word_stems = self._forms.setdefault(form[0], ([], []))
             words.append(form)
             word_stems.append(form_stem)
-        self._word = lru_cache(maxsize=16384)(self._word_uncached)
+        self._words: dict[tuple[str, str], _Word] = {}  # not an lru_cache on a bound method: no reference cycle
 
     def get(self, item_id: str) -> FaqItem | None:
         return self._by_id.get(item_id)
@@ -205,6 +205,16 @@ class FaqIndex:
             postings, value, gain = min(sources, key=lambda source: len(source[0][source[1]]))
             rough = dict.fromkeys(postings[value], gain)
         return heapq.nlargest(CANDIDATES, rough, key=rough.__getitem__)
+
+    def _word(self, word: str, query_stem: str) -> _Word:
+        """The query word as the index sees it; the most recently first-seen WORD_CACHE words are kept."""
+        key = (word, query_stem)
+        found = self._words.get(key)
+        if found is None:
+            found = self._words[key] = self._word_uncached(word, query_stem)
+            if len(self._words) > WORD_CACHE:
+                del self._words[next(iter(self._words))]
+        return found
 
     def _word_uncached(self, word: str, query_stem: str) -> _Word:
         expansions = self._expand(word, query_stem)
