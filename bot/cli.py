@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -147,6 +148,9 @@ async def run_platforms(config: Config) -> int:
         adapters = {name: ADAPTERS[name](app) for name in config.enabled_platforms}
         for adapter in adapters.values():
             app.notifier.register(adapter.sender, app.rate_limiter(adapter.sender.platform))
+        # What start-up built (modules, models, the FAQ index) lives as long as the process: keep the garbage
+        # collector from walking it again on every full collection, which took 0.1-0.2 s each under load.
+        gc.freeze()
         running = {name: asyncio.create_task(adapter.run(stop)) for name, adapter in adapters.items()}
         log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
         await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
