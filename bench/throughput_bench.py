@@ -2,8 +2,9 @@
 
 Usage: .venv/bin/python bench/throughput_bench.py [--updates N] [--residents R] [--database URL]
 Residents ask the FAQ questions of tests/data/faq_eval.jsonl. Each bot runs in its own process (so its RSS is its
-own) and long-polls the fake server in this process, which has every update queued before the bot starts. The rate
-counts from the bot's first getUpdates to the answer to its last sendMessage.
+own) and long-polls the fake server in this process, which has every update queued before the bot starts. Our bot
+is `python -m bot run`, as deployed (with the notifier, the scheduler and the FAQ miss log). The rate counts from
+the bot's first getUpdates to the answer to its last sendMessage; peak RSS is the process's high-water mark.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
-import resource
+import os
 import signal
 import sys
 import tempfile
@@ -21,7 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.menu import command_menu  # noqa: E402
 from tests.fake_telegram import FakeTelegram, User  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -36,20 +36,25 @@ async def measure(bot: str, questions: list[str], updates: int, residents: int, 
     for number in range(updates):
         fake.push(fake.message_update(users[number % residents], questions[number % len(questions)]))
     last_id = updates
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, __file__, "--worker", bot, "--api-base", fake.url, "--database", database),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        await fake.wait_until(lambda: fake.confirmed_below > last_id, seconds=600)
-        await quiet(fake)
-        process.send_signal(signal.SIGTERM)
-        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await fake.close()
+    with tempfile.TemporaryDirectory() as directory:
+        if bot == "echo":
+            command = (sys.executable, __file__, "--worker", "echo", "--api-base", fake.url)
+        else:
+            command = (sys.executable, "-m", "bot", "--config", our_config(Path(directory), fake.url, database), "run")
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env={**os.environ, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN}
+        )
+        try:
+            await fake.wait_until(lambda: fake.confirmed_below > last_id, seconds=600)
+            await quiet(fake)
+            peak_rss_kb = high_water_mark_kb(process.pid)
+            process.send_signal(signal.SIGTERM)
+            if await asyncio.wait_for(process.wait(), 60) != 0:
+                raise SystemExit(f"{bot}: the bot exited with code {process.returncode}")
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await fake.close()
     sent = [call for call in fake.calls if call.method == "sendMessage"]
     answered_chats = {call.params["chat_id"] for call in sent}
     if len(answered_chats) != residents:
@@ -59,8 +64,28 @@ async def measure(bot: str, questions: list[str], updates: int, residents: int, 
     return {
         "rate": updates / (finished - started),
         "messages": len(sent),
-        "rss_mb": json.loads(stdout)["peak_rss_kb"] / 1024,
+        "rss_mb": peak_rss_kb / 1024,
     }
+
+
+def our_config(directory: Path, api_base: str, database: str) -> str:
+    path = directory / "bot.toml"
+    path.write_text(
+        f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\nlog_level = "ERROR"\n'
+        f'[faq]\npath = "{ROOT / "faq"}"\n'
+        f'[database]\nurl = "{database or f"sqlite+aiosqlite:///{directory}/bench.sqlite3"}"\n'
+        f'[telegram]\napi_base = "{api_base}"\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def high_water_mark_kb(pid: int) -> int:
+    """The peak resident set size of a running process (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmHWM in /proc: peak RSS is measured on Linux only")
 
 
 async def quiet(fake: FakeTelegram, seconds: float = 1.0) -> None:
@@ -95,7 +120,7 @@ async def main(updates: int, residents: int, database: str) -> None:
     print(f"  ours / echo = {ratio:.0%} ({verdict} the target of {TARGET:.0%})")
 
 
-# The bots, each run as `throughput_bench.py --worker NAME --api-base URL` until SIGTERM; they print peak RSS.
+# The echo bot, run as `throughput_bench.py --worker echo --api-base URL` until SIGTERM.
 
 
 async def echo_bot(api_base: str) -> None:
@@ -114,43 +139,16 @@ async def echo_bot(api_base: str) -> None:
     await dispatcher.start_polling(bot, handle_signals=True)
 
 
-async def our_bot(api_base: str, database: str) -> None:
-    from bot.adapters.telegram import TelegramAdapter
-    from bot.app import Application
-    from bot.config import load_config
-
-    with tempfile.TemporaryDirectory() as directory:
-        config_path = Path(directory) / "bot.toml"
-        config_path.write_text(
-            f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n[faq]\npath = "{ROOT / "faq"}"\n'
-            f'[database]\nurl = "{database or f"sqlite+aiosqlite:///{directory}/bench.sqlite3"}"\n'
-            f'[telegram]\napi_base = "{api_base}"\n',
-            encoding="utf-8",
-        )
-        app = await Application.start(load_config(config_path, environ={"PRIEMNAYA_TELEGRAM_TOKEN": TOKEN}))
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        try:
-            await TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed, command_menu(app.texts)).run(stop)
-        finally:
-            await app.close()
-
-
-def worker(name: str, api_base: str, database: str) -> None:
-    logging.basicConfig(level=logging.ERROR)
-    asyncio.run(echo_bot(api_base) if name == "echo" else our_bot(api_base, database))
-    print(json.dumps({"peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=5000)
     parser.add_argument("--residents", type=int, default=500)
     parser.add_argument("--database", default="", help="our bot's database URL (default: a new SQLite file)")
-    parser.add_argument("--worker", choices=["echo", "ours"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["echo"], help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.api_base, args.database)
+        logging.basicConfig(level=logging.ERROR)
+        asyncio.run(echo_bot(args.api_base))
     else:
         asyncio.run(main(args.updates, args.residents, args.database))
