@@ -107,7 +107,7 @@ async def submit(ctx: Context) -> None:
     appeal = await open_appeal(
         ctx.uow,
         services.appeals,
-        ctx.resident.id,
+        await ctx.resident_id(),
         ctx.incoming.platform.value,
         AppealDraft(
             category=data["category"],

@@ -35,7 +35,8 @@ async def back_to_list(ctx: Context) -> None:
 
 async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
     """The list, as a new message, or in place of the card the resident was reading."""
-    appeals = await ctx.uow.appeals.of_resident(ctx.resident.id)
+    resident_id = ctx.resident.id  # None: not stored, so no appeals
+    appeals = [] if resident_id is None else await ctx.uow.appeals.of_resident(resident_id)
     menu_button = Button(ctx.texts("faq.main_menu"), MAIN_MENU)
     if not appeals:
         ctx.answer(ctx.texts("my.empty"), [[Button(ctx.texts("menu.open_appeal"), OPEN_APPEAL)], [menu_button]])
@@ -55,7 +56,8 @@ async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
 
 @router.button(OPEN)
 async def open_one(ctx: Context) -> None:
-    appeal = await ctx.uow.appeals.by_number(ctx.args, resident_id=ctx.resident.id)
+    resident_id = ctx.resident.id
+    appeal = None if resident_id is None else await ctx.uow.appeals.residents(resident_id, ctx.args)
     if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
         await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return

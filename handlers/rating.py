@@ -38,7 +38,7 @@ async def rated(ctx: Context) -> None:
         return
     score = int(score_text)
     try:
-        await rate(ctx.uow, ctx.services.notices, ctx.resident.id, number, score, ctx.services.clock())
+        await rate(ctx.uow, ctx.services.notices, await ctx.resident_id(), number, score, ctx.services.clock())
     except RatingNotAllowed:
         show_menu(ctx, ctx.texts("rating.not_available"))
         return
@@ -59,7 +59,7 @@ async def commented(ctx: Context) -> None:
     if not text:
         ctx.answer(ctx.texts("rating.thanks_ask_comment"), [[Button(ctx.texts("rating.skip"), SKIP)]])
         return
-    await comment(ctx.uow, ctx.resident.id, number, text[:2000])
+    await comment(ctx.uow, await ctx.resident_id(), number, text[:2000])
     ctx.clear_state()
     if score >= CLOSES:
         show_menu(ctx, ctx.texts("rating.comment_saved"))
@@ -82,7 +82,7 @@ async def decide(ctx: Context, action: Decision, done_key: str) -> None:
     number = ctx.args
     ctx.clear_state()
     try:
-        await action(ctx.uow, ctx.services.notices, ctx.resident.id, number, ctx.services.clock())
+        await action(ctx.uow, ctx.services.notices, await ctx.resident_id(), number, ctx.services.clock())
     except RatingNotAllowed:
         show_menu(ctx, ctx.texts("rating.not_available"))
         return

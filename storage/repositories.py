@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,9 +44,13 @@ async def _add_first(session: AsyncSession, row: object) -> bool:
 
 @dataclass(slots=True)
 class ResidentProfile:
-    """A resident as every update needs them, apart from any session, so that it can be kept between updates."""
+    """A resident as every update needs them, apart from any session, so that it can be kept between updates.
 
-    id: int
+    `id` is None while the resident is not stored: nothing is kept of someone who only reads the menu and asks
+    questions. The first thing worth remembering (a dialog step, consent, an appeal) stores them.
+    """
+
+    id: int | None
     display_name: str | None
     consent_given_at: datetime | None
     last_seen_at: datetime
@@ -76,23 +81,34 @@ class ResidentRepository:
         return await self._session.get(Resident, resident_id)
 
     async def conversation(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Conversation:
-        """The resident's profile and dialog, in one query; a resident writing for the first time is created
-        (with nothing personal kept), safely against a parallel update doing the same."""
+        """The resident's profile and dialog, in one query; for a resident not stored, a blank one."""
         found = await self._find_conversation(platform, platform_user_id)
         if found is not None:
             return found
-        now = now or utcnow()
-        values = {"platform": platform, "platform_user_id": platform_user_id, "created_at": now, "last_seen_at": now}
+        return Conversation(ResidentProfile(None, None, None, now or utcnow()), None, {})
+
+    async def add(self, platform: str, platform_user_id: str, profile: ResidentProfile) -> int:
+        """Store a resident with the profile's values and return their id; should a parallel update have stored
+        them first, the profile is written over that row."""
+        values = {
+            "platform": platform,
+            "platform_user_id": platform_user_id,
+            "display_name": profile.display_name,
+            "consent_given_at": profile.consent_given_at,
+            "created_at": profile.last_seen_at,
+            "last_seen_at": profile.last_seen_at,
+        }
         dialect = self._session.get_bind().dialect.name
         insert_new = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Resident).values(values)
         created = await self._session.execute(insert_new.on_conflict_do_nothing().returning(Resident.id))
         resident_id = created.scalar_one_or_none()
-        if resident_id is not None:
-            return Conversation(ResidentProfile(resident_id, None, None, now), None, {})
-        found = await self._find_conversation(platform, platform_user_id)  # the parallel update won
-        if found is None:
-            raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
-        return found
+        if resident_id is None:
+            query = select(Resident.id).where(
+                Resident.platform == platform, Resident.platform_user_id == platform_user_id
+            )
+            resident_id = (await self._session.execute(query)).scalar_one()
+            await self.save_profile(dataclasses.replace(profile, id=resident_id))
+        return resident_id
 
     async def _find_conversation(self, platform: str, platform_user_id: str) -> Conversation | None:
         query = (
@@ -116,6 +132,8 @@ class ResidentRepository:
         )
 
     async def save_profile(self, profile: ResidentProfile) -> None:
+        if profile.id is None:
+            raise ValueError("a resident not stored yet is stored with add()")
         await self._session.execute(
             update(Resident)
             .where(Resident.id == profile.id)
@@ -149,11 +167,16 @@ class AppealRepository:
             return 1
         return (await self._session.execute(bump)).scalar_one()  # another transaction started the year first
 
-    async def by_number(self, number: str, resident_id: int | None = None) -> Appeal | None:
-        """The appeal with this number; with `resident_id`, only if it is that resident's."""
+    async def by_number(self, number: str) -> Appeal | None:
+        """The appeal with this number, whoever's it is (for staff)."""
         query = select(Appeal).where(Appeal.number == number).options(*_appeal_details())
-        if resident_id is not None:
-            query = query.where(Appeal.resident_id == resident_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def residents(self, resident_id: int, number: str) -> Appeal | None:
+        """The appeal with this number if it is this resident's, else None."""
+        query = (
+            select(Appeal).where(Appeal.number == number, Appeal.resident_id == resident_id).options(*_appeal_details())
+        )
         return (await self._session.execute(query)).scalar_one_or_none()
 
     async def of_resident(self, resident_id: int, limit: int = 10) -> list[Appeal]:

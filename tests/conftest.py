@@ -20,6 +20,9 @@ from bot.adapters.console import ConsoleChat
 from bot.app import Application
 from bot.config import Config, load_config
 from storage.db import create_engine, upgrade
+from storage.models import utcnow
+from storage.repositories import ResidentProfile
+from storage.uow import UnitOfWork
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("PRIEMNAYA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -35,6 +38,11 @@ def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+async def stored_resident(uow: UnitOfWork, platform: str, user_id: str) -> int:
+    """A resident stored directly, as the bot stores one at their first dialog step; returns the id."""
+    return await uow.residents.add(platform, user_id, ResidentProfile(None, None, None, utcnow()))
 
 
 def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:

@@ -20,6 +20,7 @@ from handlers import menu
 from storage.db import session_factory
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork
+from tests.conftest import stored_resident
 
 
 def survey_router() -> Router:
@@ -114,8 +115,8 @@ async def test_a_failing_handler_gets_an_apology_and_changes_nothing(app: Applic
 async def test_unknown_stored_state_is_reset_instead_of_trapping_the_resident(app: Application) -> None:
     sessions = session_factory(app.engine)
     async with UnitOfWork(sessions) as uow:
-        resident = (await uow.residents.conversation("telegram", "u1")).profile
-        await uow.dialogs.save(resident.id, "removed:step", {"x": 1})
+        resident_id = await stored_resident(uow, "telegram", "u1")
+        await uow.dialogs.save(resident_id, "removed:step", {"x": 1})
         await uow.commit()
     assert texts(await dispatcher_for(app).feed(message("привет"))) == ["Свободный текст: привет"]
     async with UnitOfWork(sessions) as uow:

@@ -14,16 +14,26 @@ from storage.models import Resident
 MENU = "  [1] Задать вопрос\n  [2] Подать обращение\n  [3] Мои обращения\n  [4] Помощь"
 
 
-async def test_start_greets_by_name_with_the_menu_and_stores_the_resident(app: Application, chat: ConsoleChat) -> None:
+async def test_start_greets_by_name_with_the_menu_and_stores_nothing(app: Application, chat: ConsoleChat) -> None:
     shown = await chat.say("/start")
     assert shown.startswith("Здравствуйте, Анна!\nЭто бот «Администрация города Тестовска».")
     assert shown.endswith("Выберите, что нужно:\n" + MENU)
+    assert (await chat.say("нет горячей воды")).startswith("❓ Почему нет горячей воды")
+    assert (await chat.say("Мои обращения")).startswith("У вас пока нет обращений")
+    # Greeted by the name the platform gives; nothing is kept of a resident who only reads and asks (152-FZ).
+    assert await stored_residents(app) == []
+
+
+async def test_a_dialog_step_stores_the_resident_without_their_name(app: Application, chat: ConsoleChat) -> None:
+    await chat.say("Задать вопрос")  # the bot now waits for a question: that step is remembered
+    # The name is not stored before consent to processing (152-FZ).
+    assert await stored_residents(app) == [("console", "anna", None, None)]
+
+
+async def stored_residents(app: Application) -> list[tuple[str, str, str | None, object]]:
     async with session_factory(app.engine)() as session:
         residents = (await session.execute(select(Resident))).scalars().all()
-    # Greeted by the name the platform gives, but the name is not stored before consent (152-FZ).
-    assert [(r.platform, r.platform_user_id, r.display_name, r.consent_given_at) for r in residents] == [
-        ("console", "anna", None, None)
-    ]
+    return [(r.platform, r.platform_user_id, r.display_name, r.consent_given_at) for r in residents]
 
 
 async def test_help_by_number_by_label_and_by_command(chat: ConsoleChat) -> None:

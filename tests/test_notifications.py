@@ -21,6 +21,7 @@ from bot.services.appeals import AppealDraft, move_appeal, open_appeal
 from storage.db import create_engine, session_factory
 from storage.models import Appeal, OutboxMessage
 from storage.uow import UnitOfWork
+from tests.conftest import stored_resident
 
 START = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -69,11 +70,11 @@ async def app(config: Config, clock: Clock) -> AsyncIterator[Application]:
 
 async def appeal_of(app: Application, clock: Clock, user: str = "42") -> str:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = (await uow.residents.conversation("telegram", user)).profile
+        resident_id = await stored_resident(uow, "telegram", user)
         appeal = await open_appeal(
             uow,
             app.services.appeals,
-            resident.id,
+            resident_id,
             "telegram",
             AppealDraft("ЖКХ", "Не работает лифт в подъезде"),
             clock(),

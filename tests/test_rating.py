@@ -20,7 +20,7 @@ from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_a
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
-from tests.conftest import run_bot_beside, write_config
+from tests.conftest import run_bot_beside, stored_resident, write_config
 
 MONDAY = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 STAFF_CHAT = '[staff]\nplatform = "console"\nchat_id = "staff-room"\nwarn_before_hours = 2\n'
@@ -78,9 +78,9 @@ class Terminal:
 
 async def staff_answers(app: Application, clock: Clock, text: str = "Лифт починили.") -> str:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = (await uow.residents.conversation("console", "anna")).profile
+        resident_id = await stored_resident(uow, "console", "anna")
         appeal = await open_appeal(
-            uow, app.services.appeals, resident.id, "console", AppealDraft("ЖКХ", "Не работает лифт, дом 14"), clock()
+            uow, app.services.appeals, resident_id, "console", AppealDraft("ЖКХ", "Не работает лифт, дом 14"), clock()
         )
         await uow.commit()
     clock.now += timedelta(hours=3)
@@ -195,9 +195,9 @@ async def test_deadline_alerts_before_and_after_once_even_from_two_processes(
     app: Application, config: Config, clock: Clock
 ) -> None:
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = (await uow.residents.conversation("console", "anna")).profile
+        resident_id = await stored_resident(uow, "console", "anna")
         appeal = await open_appeal(
-            uow, app.services.appeals, resident.id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
+            uow, app.services.appeals, resident_id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
         )
         await uow.commit()
     number = appeal.number  # opened Monday 10:00: first answer due Monday 18:00
@@ -268,9 +268,9 @@ async def test_report_per_category_and_department(app: Application, chat: Consol
     await delivered_to_anna(app, chat)
     await chat.say("2")
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = (await uow.residents.conversation("console", "anna")).profile
+        resident_id = await stored_resident(uow, "console", "anna")
         await open_appeal(
-            uow, app.services.appeals, resident.id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
+            uow, app.services.appeals, resident_id, "console", AppealDraft("Дороги", "Яма у дома 3"), clock()
         )
         await uow.commit()
     config_path = app.config.base_dir / "bot.toml"

@@ -68,8 +68,9 @@ async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[As
     consent = datetime(2026, 11, 26, 12, 30, tzinfo=moscow)
     async with UnitOfWork(sessions) as uow:
         resident = (await uow.residents.conversation("telegram", "42")).profile
+        assert resident.id is None  # nothing stored yet
         resident.consent_given_at = consent
-        await uow.residents.save_profile(resident)
+        resident.id = await uow.residents.add("telegram", "42", resident)
         await uow.dialogs.save(resident.id, "appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
         await uow.commit()
     async with sessions() as session:
@@ -106,23 +107,25 @@ async def test_every_table_stores_and_reads_back(sessions: async_sessionmaker[As
         assert (reloaded.state, reloaded.data) == ("appeal:description", {"category": "ЖКХ", "photos": ["f1"]})
 
 
-async def test_resident_is_created_once_per_platform_account(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_resident_is_stored_once_per_platform_account(sessions: async_sessionmaker[AsyncSession]) -> None:
     now = datetime.now(UTC)
     async with UnitOfWork(sessions) as uow:
-        first = (await uow.residents.conversation("telegram", "7")).profile
-        same_id_other_platform = (await uow.residents.conversation("vk", "7")).profile
+        first = (await uow.residents.conversation("telegram", "7", now=now)).profile
         first.seen(now, "Пётр")
         assert first.display_name is None  # no name kept without consent
         first.consent_given_at = now
-        await uow.residents.save_profile(first)
+        first.id = await uow.residents.add("telegram", "7", first)
+        other_platform = (await uow.residents.conversation("vk", "7", now=now)).profile
+        other_platform.id = await uow.residents.add("vk", "7", other_platform)
         await uow.commit()
     async with UnitOfWork(sessions) as uow:
         for platform in ("telegram", "vk"):
             again = (await uow.residents.conversation(platform, "7")).profile
             again.seen(now, "Пётр Иванович")
             await uow.residents.save_profile(again)
+        assert (await uow.residents.add("vk", "7", again)) == other_platform.id  # stored already: the same row
         await uow.commit()
-    assert again.id == same_id_other_platform.id != first.id
+    assert first.id != other_platform.id
     async with sessions() as session:
         names = (await session.execute(select(Resident.display_name).order_by(Resident.id))).scalars().all()
     assert names == ["Пётр Иванович", None]
@@ -139,7 +142,7 @@ def test_last_seen_is_written_at_most_hourly() -> None:
 
 async def test_leaving_a_unit_of_work_without_commit_stores_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with UnitOfWork(sessions) as uow:
-        await uow.residents.conversation("vk", "1")
+        await uow.residents.add("vk", "1", (await uow.residents.conversation("vk", "1")).profile)
     async with sessions() as session:
         assert (await session.execute(select(Resident))).all() == []
 

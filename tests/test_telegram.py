@@ -30,7 +30,7 @@ from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_a
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT, write_config
+from tests.conftest import ROOT, stored_resident, write_config
 from tests.fake_telegram import FakeTelegram, Shown, User
 
 COMMANDS = {"start": "Начать сначала", "menu": "Главное меню", "help": "Справка", "cancel": "Отменить текущее действие"}
@@ -457,9 +457,9 @@ async def staff_answer(app: Application, number: str, text: str) -> None:
 async def appeal_of(app: Application, user: User) -> str:
     """An appeal a Telegram resident opened earlier (through the services, to keep the test short)."""
     async with UnitOfWork(session_factory(app.engine)) as uow:
-        resident = (await uow.residents.conversation("telegram", str(user.id))).profile
+        resident_id = await stored_resident(uow, "telegram", str(user.id))
         draft = AppealDraft("Дороги", "Огромная яма на дороге у дома 5 по улице Ленина")
-        appeal = await open_appeal(uow, app.services.appeals, resident.id, "telegram", draft, app.services.clock())
+        appeal = await open_appeal(uow, app.services.appeals, resident_id, "telegram", draft, app.services.clock())
         await uow.commit()
         return appeal.number
 

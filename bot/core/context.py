@@ -41,6 +41,13 @@ class Context:
             Reply(text=text, buttons=tuple(tuple(row) for row in buttons), edit_message_id=edit_message_id)
         )
 
+    async def resident_id(self) -> int:
+        """The resident's id, for records that refer to them; a resident not stored yet is stored now."""
+        if self.resident.id is None:
+            incoming = self.incoming
+            self.resident.id = await self.uow.residents.add(incoming.platform.value, incoming.user_id, self.resident)
+        return self.resident.id
+
     def set_state(self, state: str, **data: Any) -> None:
         """Move the resident to a dialog step; `data` is merged into what the dialog has gathered."""
         self.state = state

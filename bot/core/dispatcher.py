@@ -108,10 +108,14 @@ class Dispatcher:
                 ctx.state, ctx.data = known.state, copy.deepcopy(known.data)
                 handler = self._resolve(ctx)
                 await handler(ctx)
-                if profile != known.profile:
+                dialog_changed = (ctx.state, ctx.data) != (known.state, known.data)
+                if profile.id is None:
+                    if dialog_changed or profile.consent_given_at is not None:  # something worth remembering
+                        await ctx.resident_id()
+                elif profile != known.profile:
                     await uow.residents.save_profile(profile)
-                if (ctx.state, ctx.data) != (known.state, known.data):
-                    await uow.dialogs.save(profile.id, ctx.state, ctx.data)
+                if dialog_changed:
+                    await uow.dialogs.save(await ctx.resident_id(), ctx.state, ctx.data)
                 await uow.commit()
                 queued_messages = uow.queued_messages
             self._known.put(key, Conversation(profile, ctx.state, ctx.data))
