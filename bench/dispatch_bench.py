@@ -1,8 +1,9 @@
 """Benchmark: updates per second and per-update latency through the core (dispatcher + storage), no platform.
 
 Usage: .venv/bin/python bench/dispatch_bench.py [--updates N] [--residents R] [--database URL]
-Each resident presses "Помощь" and sends text the bot does not understand, so every update loads the
-resident and their dialog state and commits a transaction, as real traffic does.
+Each resident presses "Задать вопрос" (the bot now waits for a question) and then asks one the FAQ cannot answer,
+so every update changes the dialog state and commits a transaction: the write path, which updates that only read
+a resident's cached conversation skip.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ async def run(updates: int, residents: int, database_url: str | None) -> None:
                     user_id=str(number),
                     chat_id=str(number),
                     text=None if step % 2 == 0 else "что-то непонятное",
-                    payload="menu:help" if step % 2 == 0 else None,
+                    payload="menu:ask" if step % 2 == 0 else None,
                 )
                 started = time.perf_counter()
                 replies = await app.dispatcher.feed(incoming)
