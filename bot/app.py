@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import AppealSettings, Config
-from bot.core.dispatcher import Dispatcher
+from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
 from bot.core.types import Platform
 from bot.faq.matcher import Thresholds
 from bot.faq.misses import MissLog
@@ -87,6 +87,8 @@ class Application:
             all_routers(),
             concurrency=connection_limit(engine),
             on_queued_messages=notifier.wake,
+            # Other processes would change conversations behind this one's memory.
+            remembered=KNOWN_RESIDENTS if settings.bot.workers == 1 else 0,
         )
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
         return cls(config, engine, texts, services, dispatcher, notifier, jobs)

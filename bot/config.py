@@ -43,6 +43,7 @@ class BotSettings(_Section):
     authority: str = Field(min_length=1)
     texts: str = "texts/ru.toml"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    workers: int = Field(default=1, ge=1, le=1000)
 
 
 class DatabaseSettings(_Section):

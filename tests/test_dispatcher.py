@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Application
-from bot.config import Config
+from bot.config import Config, load_config
 from bot.core.context import Context
 from bot.core.dispatcher import Dispatcher
 from bot.core.routing import Router
@@ -166,6 +166,25 @@ async def test_a_message_an_update_queues_goes_out_at_once(app: Application) -> 
     finally:
         delivering.cancel()
         await asyncio.gather(delivering, return_exceptions=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_with_several_workers_each_reads_the_conversation_the_other_changed(
+    tmp_path: Path, config: Config
+) -> None:
+    path = config.base_dir / "bot.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("[bot]\n", "[bot]\nworkers = 2\n"), encoding="utf-8")
+    first, second = [await Application.start(load_config(path, environ={})) for _ in range(2)]
+    try:
+        on_first = ConsoleChat(first.dispatcher.feed, user_id="anna", display_name="Анна")
+        on_second = ConsoleChat(second.dispatcher.feed, user_id="anna", display_name="Анна")
+        assert (await on_first.say("Задать вопрос")).startswith("Напишите вопрос своими словами")
+        await on_second.say("/cancel")  # leaves the question step
+        # The first worker knows she is at the menu again: the label opens the appeal wizard, not a question.
+        assert (await on_first.say("Подать обращение")).startswith("Чтобы принять обращение, нам нужно ваше согласие")
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_updates_of_one_resident_run_in_order(app: Application) -> None:

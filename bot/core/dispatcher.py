@@ -33,9 +33,10 @@ class Dispatcher:
     or not at all. Updates of one resident are handled one at a time, in arrival order.
 
     The conversations of recent residents stay in memory after their update commits, so an update that
-    only reads them (most FAQ questions) needs no database at all. That is sound because this dispatcher is
-    the only writer of profiles and dialog states and handles each resident's updates one at a time: run
-    one bot process per database and platform. A failed update forgets its resident, who is read afresh.
+    only reads them (most FAQ questions) needs no database at all. That is sound while this dispatcher is
+    the only writer of profiles and dialog states, handling each resident's updates one at a time; where
+    several bot processes share the database, `remembered=0` reads every conversation afresh. A failed
+    update forgets its resident, who is read afresh too.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class Dispatcher:
         routers: Iterable[Router],
         concurrency: int = 10,
         on_queued_messages: Callable[[], None] = lambda: None,
+        remembered: int = KNOWN_RESIDENTS,
     ) -> None:
         self._on_queued_messages = on_queued_messages
         self._uow_factory = uow_factory
@@ -61,7 +63,7 @@ class Dispatcher:
         self._fallback: Handler | None = None
         self._labels: dict[str, str] = {}  # folded label text -> payload
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-        self._known = KnownConversations(KNOWN_RESIDENTS)
+        self._known = KnownConversations(remembered)
         for router in routers:
             self._include(router)
 
@@ -180,6 +182,8 @@ class KnownConversations:
         return conversation
 
     def put(self, key: tuple[str, str], conversation: Conversation) -> None:
+        if not self._size:
+            return
         self._entries[key] = conversation
         self._entries.move_to_end(key)
         if len(self._entries) > self._size:
