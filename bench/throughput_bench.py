@@ -29,7 +29,9 @@ TOKEN = "123456:BENCH"
 TARGET = 0.5  # our bot should reach at least half the echo bot's rate
 
 
-async def measure(bot: str, questions: list[str], updates: int, residents: int, database: str) -> dict[str, float]:
+async def measure(
+    bot: str, questions: list[str], updates: int, residents: int, database: str, workers: int
+) -> dict[str, float]:
     """Queue the updates, run one bot in a subprocess until every update is answered, and return its figures."""
     fake = FakeTelegram()
     await fake.start()
@@ -41,7 +43,14 @@ async def measure(bot: str, questions: list[str], updates: int, residents: int, 
         if bot == "echo":
             command = (sys.executable, __file__, "--worker", "echo", "--api-base", fake.url)
         else:
-            command = (sys.executable, "-m", "bot", "--config", our_config(Path(directory), fake.url, database), "run")
+            command = (
+                sys.executable,
+                "-m",
+                "bot",
+                "--config",
+                our_config(Path(directory), fake.url, database, workers),
+                "run",
+            )
         process = await asyncio.create_subprocess_exec(
             *command, cwd=ROOT, env={**os.environ, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN}
         )
@@ -69,10 +78,11 @@ async def measure(bot: str, questions: list[str], updates: int, residents: int, 
     }
 
 
-def our_config(directory: Path, api_base: str, database: str) -> str:
+def our_config(directory: Path, api_base: str, database: str, workers: int) -> str:
     path = directory / "bot.toml"
     path.write_text(
-        f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\nlog_level = "ERROR"\n'
+        f'[bot]\nauthority = "Бенчмарк"\ntexts = "{ROOT / "texts" / "ru.toml"}"\n'
+        f'log_level = "ERROR"\nworkers = {workers}\n'
         f'[faq]\npath = "{ROOT / "faq"}"\n'
         f'[database]\nurl = "{database or f"sqlite+aiosqlite:///{directory}/bench.sqlite3"}"\n'
         f'[telegram]\napi_base = "{api_base}"\n',
@@ -104,7 +114,7 @@ async def quiet(fake: FakeTelegram, seconds: float = 1.0) -> None:
             return
 
 
-async def main(updates: int, residents: int, database: str, rounds: int) -> None:
+async def main(updates: int, residents: int, database: str, rounds: int, workers: int) -> None:
     lines = (ROOT / "tests" / "data" / "faq_eval.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["query"] for line in lines if line.strip()]
     print(
@@ -114,8 +124,10 @@ async def main(updates: int, residents: int, database: str, rounds: int) -> None
     runs: dict[str, list[dict[str, float]]] = {"echo": [], "ours": []}
     for _ in range(rounds):
         for bot in runs:
-            runs[bot].append(await measure(bot, questions, updates, residents, database))
-    ours = f"Priemnaya ({'PostgreSQL' if database.startswith('postgresql') else 'SQLite'})"
+            runs[bot].append(await measure(bot, questions, updates, residents, database, workers))
+    ours = (
+        f"Priemnaya ({'PostgreSQL' if database.startswith('postgresql') else 'SQLite'}{', no memory' * (workers > 1)})"
+    )
     rates = {bot: statistics.median(run["rate"] for run in bot_runs) for bot, bot_runs in runs.items()}
     for bot, title in (("echo", "bare aiogram echo bot"), ("ours", ours)):
         every = ", ".join(f"{run['rate']:.0f}" for run in runs[bot])
@@ -154,6 +166,7 @@ if __name__ == "__main__":
     parser.add_argument("--residents", type=int, default=500)
     parser.add_argument("--database", default="", help="our bot's database URL (default: a new SQLite file)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each bot; the medians are compared")
+    parser.add_argument("--workers", type=int, default=1, help="our bot's [bot] workers: above 1 it keeps no memory")
     parser.add_argument("--worker", choices=["echo"], help=argparse.SUPPRESS)
     parser.add_argument("--api-base", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,4 +174,4 @@ if __name__ == "__main__":
         logging.basicConfig(level=logging.ERROR)
         asyncio.run(echo_bot(args.api_base))
     else:
-        asyncio.run(main(args.updates, args.residents, args.database, args.rounds))
+        asyncio.run(main(args.updates, args.residents, args.database, args.rounds, args.workers))
