@@ -159,6 +159,9 @@ def _logged(
     async def run() -> None:
         try:
             done = await scan(clock())
+        except asyncio.CancelledError:  # the bot is stopping: its transaction is rolled back, nothing is lost
+            log.info("scheduled job %s stopped by shutdown; it runs again after the next start", name)
+            return
         except Exception:
             log.exception("scheduled job %s failed; it runs again at its next tick", name)
             return

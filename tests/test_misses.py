@@ -71,6 +71,7 @@ def test_the_console_chat_writes_its_misses_when_it_ends(tmp_path: Path) -> None
     result = run_bot("--config", str(config_path), "chat", stdin="расскажи анекдот\n")
     assert result.returncode == 0, result.stderr
     assert "ответа на такой вопрос у меня нет" in result.stdout
+    assert "Traceback" not in result.stderr  # the jobs it started with stop quietly
 
     async def read() -> list[str]:
         engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
