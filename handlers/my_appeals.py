@@ -57,7 +57,7 @@ async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
 @router.button(OPEN)
 async def open_one(ctx: Context) -> None:
     resident_id = ctx.resident.id
-    appeal = None if resident_id is None else await ctx.uow.appeals.residents(resident_id, ctx.args)
+    appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, ctx.args)
     if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
         await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return

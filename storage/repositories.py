@@ -172,7 +172,7 @@ class AppealRepository:
         query = select(Appeal).where(Appeal.number == number).options(*_appeal_details())
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def residents(self, resident_id: int, number: str) -> Appeal | None:
+    async def owned_by(self, resident_id: int, number: str) -> Appeal | None:
         """The appeal with this number if it is this resident's, else None."""
         query = (
             select(Appeal).where(Appeal.number == number, Appeal.resident_id == resident_id).options(*_appeal_details())

@@ -33,7 +33,7 @@ async def rate(uow: UnitOfWork, notices: Notices, resident_id: int, number: str,
 
 async def comment(uow: UnitOfWork, resident_id: int, number: str, text: str) -> Rating:
     """Attach the resident's words to their latest rating of the appeal."""
-    appeal = await uow.appeals.residents(resident_id, number)
+    appeal = await uow.appeals.owned_by(resident_id, number)
     rating = await uow.ratings.latest(appeal.id) if appeal else None
     if rating is None:
         raise RatingNotAllowed(f"no rating of {number} to comment on")
@@ -70,7 +70,7 @@ async def close(uow: UnitOfWork, notices: Notices, resident_id: int, number: str
 
 
 async def _answered(uow: UnitOfWork, resident_id: int, number: str) -> Appeal:
-    appeal = await uow.appeals.residents(resident_id, number)
+    appeal = await uow.appeals.owned_by(resident_id, number)
     if appeal is None or appeal.stage != AppealStage.ANSWERED:
         raise RatingNotAllowed(f"{number} is not an answered appeal of this resident")
     return appeal
