@@ -76,9 +76,6 @@ class Resident(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    # Loaded with the resident in one query: every update needs both.
-    dialog: Mapped[DialogState | None] = relationship(lazy="joined", cascade="all, delete-orphan")
-
 
 class DialogState(Base):
     """Where a resident is in a conversation (a wizard step and its data); survives restarts."""

@@ -53,11 +53,6 @@ class UnitOfWork:
             await session.close()
 
     @property
-    def used(self) -> bool:
-        """Whether this unit of work has touched the database."""
-        return self._session is not None
-
-    @property
     def queued_messages(self) -> bool:
         """Whether this unit of work has put messages in the outbox."""
         outbox = self._repositories.get(OutboxRepository)
