@@ -91,10 +91,8 @@ class FaqIndex:
             texts = (item.question, *item.variants)
             forms.update((word, stem(word)) for text in texts for word in content_words(text))
             phrasings_of_item.append([stems for stems in map(_stems, texts) if stems])
-        self._item_stems = [frozenset[str]().union(*phrasings) for phrasings in phrasings_of_item]
-        self._answer_stems = [_stems(item.answer) for item in self.items]
-        self._item_postings = _postings(self._item_stems)
-        self._answer_postings = _postings(self._answer_stems)
+        self._item_postings = _postings([frozenset[str]().union(*phrasings) for phrasings in phrasings_of_item])
+        self._answer_postings = _postings([_stems(item.answer) for item in self.items])
         count = len(self.items)
         self._idf = {
             value: math.log((count + 1) / (len(numbers) + 0.5)) + 1.0 for value, numbers in self._item_postings.items()
