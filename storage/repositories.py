@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -90,25 +88,21 @@ class ResidentRepository:
     async def add(self, platform: str, platform_user_id: str, profile: ResidentProfile) -> int:
         """Store a resident with the profile's values and return their id; should a parallel update have stored
         them first, the profile is written over that row."""
-        values = {
-            "platform": platform,
-            "platform_user_id": platform_user_id,
-            "display_name": profile.display_name,
-            "consent_given_at": profile.consent_given_at,
-            "created_at": profile.last_seen_at,
-            "last_seen_at": profile.last_seen_at,
-        }
-        dialect = self._session.get_bind().dialect.name
-        insert_new = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Resident).values(values)
-        created = await self._session.execute(insert_new.on_conflict_do_nothing().returning(Resident.id))
-        resident_id = created.scalar_one_or_none()
-        if resident_id is None:
-            query = select(Resident.id).where(
-                Resident.platform == platform, Resident.platform_user_id == platform_user_id
-            )
-            resident_id = (await self._session.execute(query)).scalar_one()
-            await self.save_profile(dataclasses.replace(profile, id=resident_id))
-        return resident_id
+        resident = Resident(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            display_name=profile.display_name,
+            consent_given_at=profile.consent_given_at,
+            created_at=profile.last_seen_at,
+            last_seen_at=profile.last_seen_at,
+        )
+        if await _add_first(self._session, resident):
+            return resident.id
+        found = await self._find_conversation(platform, platform_user_id)
+        if found is None or found.profile.id is None:
+            raise LookupError(f"resident {platform}:{platform_user_id} neither inserted nor found")
+        await self.save_profile(dataclasses.replace(profile, id=found.profile.id))
+        return found.profile.id
 
     async def _find_conversation(self, platform: str, platform_user_id: str) -> Conversation | None:
         query = (
