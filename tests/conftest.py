@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -167,3 +168,34 @@ def chat_as(app: Application) -> Callable[..., ConsoleChat]:
 @pytest.fixture
 def chat(chat_as: Callable[..., ConsoleChat]) -> ConsoleChat:
     return chat_as()
+
+
+TASK_DUMP_AFTER = 100  # seconds: shortly before pytest-timeout (120 s) fails a test that hangs
+
+_session_loop: list[asyncio.AbstractEventLoop] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+async def _note_session_loop() -> None:
+    _session_loop.append(asyncio.get_running_loop())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test that hangs gets the stack of every asyncio task in its output; pytest-timeout shows only threads,
+    and an idle event loop says nothing about what its tasks wait for."""
+
+    def dump_tasks() -> None:
+        print(f"\n+++ asyncio tasks of {item.nodeid} after {TASK_DUMP_AFTER} s +++", file=sys.stderr)
+        for task in asyncio.all_tasks(_session_loop[0]):
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+
+    timer = threading.Timer(TASK_DUMP_AFTER, lambda: _session_loop[0].call_soon_threadsafe(dump_tasks))
+    timer.daemon = True
+    if _session_loop:
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
