@@ -36,8 +36,8 @@ from sqlalchemy import func, select
 from bot.adapters.telegram import TelegramSender, make_bot
 from bot.app import Application
 from bot.config import load_config
-from bot.core.types import Button, Platform, Reply
-from bot.services.notices import OPEN_APPEAL, keyboard_to_json
+from bot.core.types import Button, Platform, Reply, keyboard_to_json
+from bot.services.notices import OPEN_APPEAL
 from storage.db import session_factory
 from storage.models import OutboxMessage
 from storage.uow import UnitOfWork

@@ -22,6 +22,7 @@ from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
 from bot.services.notices import Notices
 from bot.services.working_time import WorkingCalendar
+from bot.supervisor import TaskFactory
 from bot.texts import Texts
 from handlers import all_routers
 from storage.db import connection_limit, create_engine, session_factory, upgrade
@@ -79,6 +80,8 @@ class Application:
             sessions,
             RetryPolicy(delivery.retry_base_delay, delivery.retry_max_delay, delivery.max_attempts),
             clock=clock,
+            # Alone on its database, a restarting bot knows that whatever is still claimed was its own.
+            takes_over_claims=settings.bot.workers == 1,
         )
         dispatcher = Dispatcher(
             lambda: UnitOfWork(sessions),
@@ -89,6 +92,7 @@ class Application:
             on_queued_messages=notifier.wake,
             # Other processes would change conversations behind this one's memory.
             remembered=KNOWN_RESIDENTS if settings.bot.workers == 1 else 0,
+            claims=notifier,
         )
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
         return cls(config, engine, texts, services, dispatcher, notifier, jobs)
@@ -102,22 +106,28 @@ class Application:
             return RateLimiter(limits.vk_per_second, limits.vk_chat_interval)
         return None
 
-    def background_tasks(self) -> list[Coroutine[Any, Any, None]]:
-        """What runs beside the chat for as long as the bot runs: FAQ reloads and misses, the outbox, the scheduler."""
+    def background_tasks(self) -> dict[str, TaskFactory]:
+        """What runs beside the chat for as long as the bot runs, by name: FAQ reloads and misses, the outbox, the
+        scheduler. Each is a factory, so that a supervisor can start it again after a failure."""
         settings = self.config.settings
-        scheduler = build_scheduler(
-            self.jobs,
-            self.notifier,
-            self.services.clock,
-            settings.notifications.sweep_interval,
-            settings.staff.scan_interval,
-        )
-        return [
-            self.services.faq.watch(settings.faq.reload_interval),
-            self.services.misses.run(),
-            self.notifier.run(),
-            run_scheduler(scheduler),
-        ]
+
+        def scheduler() -> Coroutine[Any, Any, None]:
+            return run_scheduler(
+                build_scheduler(
+                    self.jobs,
+                    self.notifier,
+                    self.services.clock,
+                    settings.notifications.sweep_interval,
+                    settings.staff.scan_interval,
+                )
+            )
+
+        return {
+            "faq reload": lambda: self.services.faq.watch(settings.faq.reload_interval),
+            "faq misses": self.services.misses.run,
+            "outbox": self.notifier.run,
+            "scheduler": scheduler,
+        }
 
     async def close(self) -> None:
         """Write what is still queued, then release the database."""

@@ -18,6 +18,7 @@ from bot.texts import TextsError
 if TYPE_CHECKING:
     from bot.app import Application
     from bot.core.delivery import Sender
+    from bot.supervisor import TaskFailed
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -119,7 +120,9 @@ def telegram_adapter(app: Application) -> PlatformAdapter:
     from bot.adapters.telegram import TelegramAdapter
     from handlers.menu import command_menu
 
-    return TelegramAdapter(app.config.settings.telegram, app.dispatcher.feed, command_menu(app.texts))
+    return TelegramAdapter(
+        app.config.settings.telegram, app.dispatcher.feed, app.notifier.deliver, command_menu(app.texts)
+    )
 
 
 # Platform name -> how to build its adapter; imported only when the platform has a token.
@@ -140,10 +143,17 @@ async def run_platforms(config: Config) -> int:
 
     app = await Application.start(config)
     stop = asyncio.Event()
+    fatal: list[TaskFailed] = []
+
+    def give_up(error: TaskFailed) -> None:
+        fatal.append(error)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signal_number, stop.set)
-    background = [asyncio.create_task(job) for job in app.background_tasks()]
+    running: dict[str, asyncio.Task[None]] = {}
+    background = start_background(app, give_up)
     try:
         adapters = {name: ADAPTERS[name](app) for name in config.enabled_platforms}
         for adapter in adapters.values():
@@ -153,20 +163,37 @@ async def run_platforms(config: Config) -> int:
         gc.freeze()
         running = {name: asyncio.create_task(adapter.run(stop)) for name, adapter in adapters.items()}
         log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
-        await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([*running.values(), stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
         stop.set()  # one platform failed (or all stopped): stop the others too
+        app.notifier.stop_waiting()  # replies waiting out a platform's limit are handed back, not awaited
         await asyncio.wait(running.values())
     finally:
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signal_number)
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await stop_background(background)
         await app.close()
     failed = {name: task.exception() for name, task in running.items() if task.exception() is not None}
     for name, error in failed.items():
         log.error("%s stopped: %s", name, error, exc_info=error)
-    return EXIT_FAILURE if failed else EXIT_OK
+    return EXIT_FAILURE if failed or fatal else EXIT_OK
+
+
+def start_background(app: Application, on_fatal: Callable[[TaskFailed], None]) -> list[asyncio.Task[None]]:
+    """Start the app's background tasks, each supervised."""
+    from bot.supervisor import supervise
+
+    return [
+        asyncio.create_task(supervise(name, factory, on_fatal), name=name)
+        for name, factory in app.background_tasks().items()
+    ]
+
+
+async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def console_chat(config: Config, user: str | None) -> int:
@@ -176,15 +203,22 @@ async def console_chat(config: Config, user: str | None) -> int:
     app = await Application.start(config)
     chat = ConsoleChat(app.dispatcher.feed, user_id=user)
     app.notifier.register(chat)
-    background = [asyncio.create_task(job) for job in app.background_tasks()]
+    failed: list[TaskFailed] = []
+    running = asyncio.create_task(chat.run())
+
+    def give_up(error: TaskFailed) -> None:
+        failed.append(error)
+        running.cancel()
+
+    background = start_background(app, give_up)
     try:
-        await chat.run()
+        await asyncio.wait({running})
+        if not failed:
+            running.result()
     finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        await stop_background(background)
         await app.close()
-    return EXIT_OK
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 async def database_command(args: argparse.Namespace, config: Config) -> int:

@@ -1,5 +1,5 @@
-"""The outbox dispatcher: claims due messages, sends them through the platforms within their rate limits,
-retries what failed, and gives up on residents who blocked the bot."""
+"""The one way out to residents: replies and outbox messages go through per-chat lanes, within the platforms'
+rate limits, waiting out 429s, retrying failures and giving up on residents who blocked the bot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import secrets
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +17,19 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, Sender
-from bot.core.types import Reply
-from bot.services.notices import keyboard_from_json
+from bot.core.types import Handled, Reply, keyboard_from_json
+from storage.db import is_outage
 from storage.models import OutboxMessage, utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=8)  # a claim lapses this long after its holder stopped renewing it (it died)
+RENEW_EVERY = 2.0  # seconds between lease renewals while this process holds messages
+WAIT_IN_LANE = 10.0  # a 429 up to this many seconds is waited out in place; a stored message waits longer in the DB
+MEMORY_RETRIES = (1.0, 2.0, 4.0)  # seconds before each new try of a reply kept only in memory
+MEMORY_WAIT_LIMIT = 60.0  # a reply kept only in memory is given up when the platform asks to wait longer
+OUTAGE_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between rounds while the database is unavailable
 
 
 class RateLimiter:
@@ -78,15 +87,38 @@ class RetryPolicy:
         return float(min(self.base_delay * 2 ** max(0, attempts - 1), self.max_delay))
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message on its way to a chat; `outbox_id` is None for a reply kept only in memory."""
+
+    platform: str
+    chat_id: str
+    reply: Reply
+    outbox_id: int | None = None
+    attempts: int = 1  # tries so far, this one included (a stored message counts its claims)
+
+    def __str__(self) -> str:
+        what = f"outbox message {self.outbox_id}" if self.outbox_id is not None else "a reply"
+        return f"{what} to {self.platform} chat {self.chat_id}"
+
+
 class Notifier:
-    """Delivers the outbox. Safe with several processes on PostgreSQL; on SQLite, run one bot process.
+    """Sends everything the bot says, and delivers the outbox. Safe with several processes on PostgreSQL.
 
-    Delivery is at least once: a message is marked sent shortly after the platform took it (in bulk, within
-    FLUSH_INTERVAL), so only a crash in that moment can send it twice; a crash before the send loses nothing,
-    as the claim's lease runs out and another round takes the message.
+    Every message to a chat waits for the previous one to that chat (a lane), so a chat's messages arrive in
+    order, and for the platform's rate limiter. Two sources feed the lanes:
+
+    - `deliver`: an update's replies, at once, in the task that handled the update (the fast path). Replies
+      stored with the update's changes are born claimed by this process (`claimant`, under a lease).
+    - `run`: due outbox rows, claimed in batches: notices, retries, and replies whose fast path failed or whose
+      process died. A process that stops cleanly hands back what it holds; one that died is taken over when its
+      lease lapses (LEASE, renewed every RENEW_EVERY s while alive), or at once by a single process restarting
+      (`takes_over_claims`).
+
+    A stored message is recorded as sent right after the platform took it, so a crash can send at most the
+    messages in that moment twice. While the database is unavailable, outcomes wait in memory and are written
+    when it is back.
     """
-
-    FLUSH_INTERVAL = 0.25  # seconds; how often sent messages are recorded
 
     def __init__(
         self,
@@ -94,16 +126,25 @@ class Notifier:
         retry: RetryPolicy,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 100,
-        lease: timedelta = timedelta(minutes=2),
+        lease: timedelta = LEASE,
+        takes_over_claims: bool = False,
     ) -> None:
+        self.claimant = secrets.token_hex(8)
         self._sessions = sessions
         self._retry = retry
         self._clock = clock
         self._batch = batch
         self._lease = lease
+        self._takes_over = takes_over_claims
         self._senders: dict[str, tuple[Sender, RateLimiter | None]] = {}
+        self._lanes: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._holding: set[int] = set()  # outbox ids this process holds and has not recorded an outcome for
         self._sent: list[int] = []  # delivered, not yet recorded
+        self._settled: list[tuple[int, dict[str, object]]] = []  # other outcomes, not yet recorded
+        self._in_flight: set[asyncio.Task[None]] = set()  # lanes of claimed messages being sent
+        self._renewed_at = 0.0
 
     def register(self, sender: Sender, limiter: RateLimiter | None = None) -> None:
         """Deliver this platform's messages through `sender`; messages of unregistered platforms wait."""
@@ -114,104 +155,274 @@ class Notifier:
         """Look at the outbox now (a change was committed, or the periodic sweep)."""
         self._wake.set()
 
+    def stop_waiting(self) -> None:
+        """The bot is stopping: messages stop waiting out the platform's limits (stored ones are handed back)."""
+        self._stopping.set()
+
+    def lease_until(self, now: datetime) -> datetime:
+        return now + self._lease
+
+    # The fast path
+
+    async def deliver(self, handled: Handled) -> None:
+        """Send an update's replies now, in order; what cannot go now is left to `run` (stored replies) or given
+        up with a logged reason (replies kept in memory). Returns when each is sent, rescheduled or given up."""
+        messages = [
+            Message(handled.platform.value, handled.chat_id, outgoing.reply, outgoing.outbox_id)
+            for outgoing in handled.messages
+        ]
+        self._holding.update(message.outbox_id for message in messages if message.outbox_id is not None)
+        await self._send_in_order(messages)
+
+    # The outbox
+
     async def run(self, idle_timeout: float = 60.0) -> None:
-        """Deliver until cancelled. Claims more messages while earlier ones still wait for their send slots,
-        so the platform's rate limit, not the database round trips, sets the pace."""
-        in_flight: set[asyncio.Task[None]] = set()
+        """Deliver until cancelled; then record what was sent and hand back what is held. Claims more messages
+        while earlier ones still wait for their send slots, so the platform's limit, not the database, sets the
+        pace. Database errors never end it: it waits for the database and carries on."""
+        outage: BaseException | None = None
+        pauses = iter(OUTAGE_BACKOFF)
+        claim_more = True
         try:
             while True:
+                claim_more = claim_more or self._wake.is_set()
                 self._wake.clear()  # before looking, so a wake-up during the round is not lost
-                claimed = 0
-                if len(in_flight) <= self._batch // 2:
-                    try:
-                        for message in await self._claim(self._batch - len(in_flight)):
-                            in_flight.add(asyncio.create_task(self._deliver(message)))
-                            claimed += 1
-                    except Exception:
-                        log.exception("claiming outbox messages failed; retrying shortly")
-                        await asyncio.sleep(1.0)
-                if in_flight:
-                    done, _ = await asyncio.wait(
-                        in_flight, timeout=self.FLUSH_INTERVAL, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    in_flight -= done
-                    await self._record_sent()
-                elif not claimed:
-                    await self._record_sent()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), idle_timeout)
+                try:
+                    claim_more = await self._round(claim_more)
+                except Exception as exc:
+                    if outage is None or type(exc) is not type(outage):
+                        if is_outage(exc):
+                            log.warning("outbox: the database is unavailable (%s); waiting for it", exc)
+                        else:
+                            log.exception("outbox: a round failed; trying again")
+                    outage = exc
+                    await asyncio.sleep(next(pauses, OUTAGE_BACKOFF[-1]))
+                    claim_more = True
+                    continue
+                if outage is not None:
+                    log.warning("outbox: the database is back; delivery resumes")
+                    outage, pauses = None, iter(OUTAGE_BACKOFF)
+                if claim_more:
+                    continue
+                busy = self._in_flight or self._holding
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(RENEW_EVERY, idle_timeout) if busy else idle_timeout)
         finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-            with contextlib.suppress(Exception):  # on shutdown, record what was sent, so it is not sent again
-                await self._record_sent()
+            await self._hand_back()
 
     async def deliver_due(self) -> int:
         """Claim one batch of due messages and deliver it to the end; returns how many were claimed."""
         claimed = await self._claim(self._batch)
-        await asyncio.gather(*(self._deliver(message) for message in claimed))
-        await self._record_sent()
+        await asyncio.gather(*(self._send_in_order(lane) for lane in _by_chat(claimed)))
+        await self._record()
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[OutboxMessage]:
+    async def _round(self, claim: bool) -> bool:
+        """Record outcomes, renew leases, and claim if asked; True when there may be more to claim at once."""
+        if self._takes_over:
+            async with UnitOfWork(self._sessions) as uow:
+                taken = await uow.outbox.release(self._clock())
+                await uow.commit()
+            self._takes_over = False
+            if taken:
+                log.info("outbox: took back %d message(s) held when the bot last stopped", taken)
+        recorded = await self._record()
+        await self._renew()
+        in_flight = len(self._holding)
+        if not (claim or recorded) or in_flight > self._batch // 2:
+            return False
+        claimed = await self._claim(self._batch - in_flight)
+        for lane in _by_chat(claimed):
+            task = asyncio.create_task(self._send_in_order(lane))
+            self._in_flight.add(task)
+            task.add_done_callback(self._lane_done)
+        return len(claimed) >= self._batch - in_flight
+
+    def _lane_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self.wake()  # outcomes to record, room to claim, and the chat's next message may be due now
+
+    async def _claim(self, limit: int) -> list[Message]:
         if not self._senders or limit <= 0:
             return []
         now = self._clock()
         async with UnitOfWork(self._sessions) as uow:
-            claimed = await uow.outbox.claim_due(list(self._senders), now, now + self._lease, limit)
+            rows = await uow.outbox.claim_due(list(self._senders), now, now + self._lease, limit, self.claimant)
             await uow.commit()
+        claimed = [_message(row) for row in rows if row.id not in self._holding]  # not those already in a lane
+        self._holding.update(message.outbox_id for message in claimed if message.outbox_id is not None)
         return claimed
 
-    async def _record_sent(self) -> None:
-        if not self._sent:
+    async def _renew(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if not self._holding or now - self._renewed_at < RENEW_EVERY:
             return
-        sent, self._sent = self._sent, []
         async with UnitOfWork(self._sessions) as uow:
-            await uow.outbox.mark_sent(sent, self._clock())
+            await uow.outbox.renew(self.claimant, self._clock() + self._lease)
             await uow.commit()
+        self._renewed_at = now
 
-    async def _deliver(self, message: OutboxMessage) -> None:
-        sender, limiter = self._senders[message.platform]
-        reply = Reply(text=message.text, buttons=keyboard_from_json(message.buttons))
+    async def _record(self) -> int:
+        """Write the outcomes gathered so far in one transaction; on failure they are kept for the next try."""
+        sent, settled = self._sent, self._settled
+        if not sent and not settled:
+            return 0
+        self._sent, self._settled = [], []
         try:
-            if limiter is not None:
-                await limiter.acquire(message.chat_id)
-            await sender.send(message.chat_id, reply)
-        except RecipientUnreachable as exc:
-            log.info("outbox message %s: recipient unreachable, given up: %s", message.id, exc)
-            await self._settle(message.id, status="dead", last_error=str(exc)[:1000])
-        except RetryLater as exc:
-            log.warning("outbox message %s: platform asks to wait %.1f s", message.id, exc.seconds)
-            await self._settle(
-                message.id, attempts=message.attempts - 1, due_at=self._clock() + timedelta(seconds=exc.seconds)
-            )
-            self._wake_in(exc.seconds)
-        except (DeliveryError, OSError, TimeoutError) as exc:
-            await self._failed(message, str(exc) or type(exc).__name__)
-        except Exception as exc:  # a bug in an adapter must not stop the outbox
-            log.exception("outbox message %s: unexpected error", message.id)
-            await self._failed(message, f"{type(exc).__name__}: {exc}")
-        else:
-            self._sent.append(message.id)
+            async with UnitOfWork(self._sessions) as uow:
+                if sent:
+                    await uow.outbox.mark_sent(sent, self._clock())
+                for message_id, values in settled:
+                    await uow.outbox.settle(message_id, **values)
+                await uow.commit()
+        except BaseException:
+            self._sent[:0], self._settled[:0] = sent, settled
+            raise
+        self._holding.difference_update(sent)
+        self._holding.difference_update(message_id for message_id, _ in settled)
+        return len(sent) + len(settled)
 
-    async def _failed(self, message: OutboxMessage, error: str) -> None:
+    async def _hand_back(self) -> None:
+        """On stop: finish nothing more, record what was sent, and release every claim for whoever runs next."""
+        self._stopping.set()
+        for task in self._in_flight:
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        try:
+            await self._record()
+            async with UnitOfWork(self._sessions) as uow:
+                released = await uow.outbox.release(self._clock(), claimant=self.claimant)
+                await uow.commit()
+        except Exception as exc:
+            log.warning("outbox: could not hand back held messages (%s); they are taken over after the lease", exc)
+            return
+        self._holding.clear()
+        if released:
+            log.info("outbox: handed back %d message(s) not sent before the stop", released)
+
+    # Sending
+
+    async def _send_in_order(self, messages: list[Message]) -> None:
+        """Send one chat's messages in order; after a stored one is rescheduled, the stored ones behind it wait
+        for it (they are handed back, and `claim_due` keeps a chat's order)."""
+        if not messages:
+            return
+        first = messages[0]
+        key = (first.platform, first.chat_id)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = asyncio.Lock()
+        async with lane:
+            for index, message in enumerate(messages):
+                if not await self._send(message):
+                    for later in messages[index + 1 :]:
+                        if later.outbox_id is not None:
+                            self._settle(later, due_at=self._clock(), attempts=later.attempts - 1)
+                        else:
+                            log.warning("%s given up: an earlier message to the chat failed", later)
+                    return
+
+    async def _send(self, message: Message) -> bool:
+        """Send one message; False when a stored one was rescheduled (not sent, not given up)."""
+        entry = self._senders.get(message.platform)
+        if entry is None:
+            if message.outbox_id is not None:  # another process with this platform may send it
+                self._settle(message, due_at=self._clock(), attempts=message.attempts - 1)
+                return False
+            log.warning("%s given up: no adapter for the platform in this process", message)
+            return True
+        sender, limiter = entry
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                if limiter is not None:
+                    await limiter.acquire(message.chat_id)
+                await sender.send(message.chat_id, message.reply)
+            except RecipientUnreachable as exc:
+                log.info("%s given up: the recipient is unreachable (%s)", message, exc)
+                if message.outbox_id is not None:
+                    self._settle(message, status="dead", last_error=str(exc)[:1000])
+                return True
+            except RetryLater as exc:
+                if not await self._wait_out(message, exc.seconds):
+                    return message.outbox_id is None
+            except Exception as exc:
+                error = str(exc) or type(exc).__name__
+                if not isinstance(exc, DeliveryError | OSError | TimeoutError):  # a bug in an adapter
+                    log.exception("%s: unexpected error", message)
+                    error = f"{type(exc).__name__}: {exc}"
+                if message.outbox_id is not None:
+                    self._failed(message, error)
+                    return False
+                if tries > len(MEMORY_RETRIES):
+                    log.warning("%s given up after %d tries: %s", message, tries, error)
+                    return True
+                delay = MEMORY_RETRIES[tries - 1]
+                log.warning("%s postponed by %g s: try %d failed (%s)", message, delay, tries, error)
+                if await self._stopped_within(delay):
+                    log.warning("%s given up: the bot is stopping", message)
+                    return True
+            else:
+                if message.outbox_id is not None:
+                    self._sent.append(message.outbox_id)
+                    self.wake()  # record it at once: a crash before the record sends it twice
+                return True
+
+    async def _wait_out(self, message: Message, seconds: float) -> bool:
+        """Wait as the platform asked, in the lane; False if the message was rescheduled or given up instead."""
+        stored = message.outbox_id is not None
+        if stored and seconds > WAIT_IN_LANE:
+            log.warning("%s postponed: the platform asks to wait %g s; retried from the outbox", message, seconds)
+            due_at = self._clock() + timedelta(seconds=seconds)
+            self._settle(message, attempts=message.attempts - 1, due_at=due_at)  # a 429 is not a failed attempt
+            self._wake_in(seconds)
+            return False
+        if not stored and seconds > MEMORY_WAIT_LIMIT:
+            log.warning("%s given up: the platform asks to wait %g s", message, seconds)
+            return False
+        log.warning("%s postponed: the platform asks to wait %g s", message, seconds)
+        if await self._stopped_within(seconds):
+            if stored:
+                log.info("%s left for after the restart: the bot is stopping", message)
+            else:
+                log.warning("%s given up: the bot is stopping", message)
+            return False
+        return True
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
+    def _failed(self, message: Message, error: str) -> None:
         if message.attempts >= self._retry.max_attempts:
-            log.error("outbox message %s: given up after %d attempts: %s", message.id, message.attempts, error)
-            await self._settle(message.id, status="dead", last_error=error[:1000])
+            log.error("%s given up after %d attempts: %s", message, message.attempts, error)
+            self._settle(message, status="dead", last_error=error[:1000])
             return
         delay = self._retry.delay(message.attempts)
+        log.warning("%s postponed by %.0f s: attempt %d failed (%s)", message, delay, message.attempts, error)
+        self._settle(message, due_at=self._clock() + timedelta(seconds=delay), last_error=error[:1000])
         self._wake_in(delay)
-        log.warning(
-            "outbox message %s: attempt %d failed (%s); retry in %.0f s", message.id, message.attempts, error, delay
-        )
-        await self._settle(message.id, due_at=self._clock() + timedelta(seconds=delay), last_error=error[:1000])
+
+    def _settle(self, message: Message, **values: object) -> None:
+        assert message.outbox_id is not None
+        self._settled.append((message.outbox_id, values))
+        self.wake()
 
     def _wake_in(self, seconds: float) -> None:
         """Look again when a rescheduled message falls due, rather than at the next sweep."""
         asyncio.get_running_loop().call_later(seconds, self.wake)
 
-    async def _settle(self, message_id: int, **values: object) -> None:
-        async with UnitOfWork(self._sessions) as uow:
-            await uow.outbox.settle(message_id, **values)
-            await uow.commit()
+
+def _message(row: OutboxMessage) -> Message:
+    reply = Reply(text=row.text, buttons=keyboard_from_json(row.buttons), edit_message_id=row.edit_message_id)
+    return Message(row.platform, row.chat_id, reply, row.id, row.attempts)
+
+
+def _by_chat(messages: list[Message]) -> list[list[Message]]:
+    """Claimed messages grouped into one lane per chat, each in the order it was claimed (by id)."""
+    lanes: dict[tuple[str, str], list[Message]] = {}
+    for message in messages:
+        lanes.setdefault((message.platform, message.chat_id), []).append(message)
+    return list(lanes.values())

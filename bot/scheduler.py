@@ -26,6 +26,8 @@ from storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
 LOOKAHEAD = timedelta(days=7)  # deadlines further away than this are never "soon"
+KEEP_UPDATE_IDS = timedelta(days=2)  # Telegram re-delivers an update for at most 24 hours
+KEEP_REPLIES = timedelta(days=7)  # delivered replies, for a support question about what the bot said
 ALERT_TEXTS = {
     "first_response_soon": "staff.first_response_soon",
     "first_response_overdue": "staff.first_response_overdue",
@@ -95,6 +97,14 @@ class Jobs:
             await uow.commit()
         return done
 
+    async def forget_old(self, now: datetime) -> int:
+        """Drop what is only kept for a while: the ids of handled updates, and replies long delivered."""
+        async with UnitOfWork(self.sessions) as uow:
+            await uow.processed_updates.forget_before(now - KEEP_UPDATE_IDS)
+            await uow.outbox.forget_replies_before(now - KEEP_REPLIES)
+            await uow.commit()
+        return 0  # acts on no appeal
+
     async def _alert(self, uow: UnitOfWork, appeal: Appeal, kind: str, due: datetime, now: datetime) -> int:
         if not await uow.reminders.claim(appeal.id, kind, now):
             return 0
@@ -139,6 +149,7 @@ def build_scheduler(
         ("rating_reminders", jobs.remind_to_rate),
         ("close_answered", jobs.close_answered),
         ("deadline_alerts", jobs.alert_deadlines),
+        ("forget_old", jobs.forget_old),
     ]
     for name, scan in scans:
         scheduler.add_job(

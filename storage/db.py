@@ -10,7 +10,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import AdaptedConnection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -84,8 +86,43 @@ def _driver(dbapi_connection: object) -> AdaptedConnection:
     return dbapi_connection
 
 
+class WriteTrackingSession(Session):
+    """A session that notes in `info["wrote"]` whether its transaction changed anything, so that the caller can
+    tell an update that only read from one that must be made durable."""
+
+
+@event.listens_for(WriteTrackingSession, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["wrote"] = True
+
+
+@event.listens_for(WriteTrackingSession, "after_flush")
+def _note_flush(session: Session, _context: UOWTransaction) -> None:
+    session.info["wrote"] = True
+
+
+@event.listens_for(WriteTrackingSession, "after_transaction_end")
+def _forget_writes(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: commit or rollback
+        session.info.pop("wrote", None)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether an error says the database is unavailable for now (unreachable, restarting, locked) rather than
+    that the statement is wrong: worth trying again after a pause."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WriteTrackingSession)
+
+
+def has_written(session: AsyncSession) -> bool:
+    """Whether the session's open transaction has changed anything, or will at commit."""
+    return bool(session.info.get("wrote") or session.new or session.dirty or session.deleted)
 
 
 def alembic_config() -> AlembicConfig:

@@ -180,16 +180,27 @@ class Rating(Base):
 
 class OutboxMessage(Base):
     """A message to deliver to a resident or to staff, committed with the change that caused it (transactional
-    outbox). `due_at` is also the lease of a dispatcher that claimed it: past it, another may take it over."""
+    outbox): a notice, or a reply to what a resident just did.
+
+    A process that claimed a message writes its token into `claimed_by`, and `due_at` is then the lease: past it,
+    another process may take the message over. A message waiting for a retry has no claimant and its retry time
+    in `due_at`. A chat's messages go out in the order of their ids.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "due_at"),
+        Index("ix_outbox_chat", "platform", "chat_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="notice")  # "notice" or "reply"
     platform: Mapped[str] = mapped_column(String(16))
     chat_id: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    edit_message_id: Mapped[str | None] = mapped_column(String(64))  # a reply that updates an earlier message
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
     appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -197,6 +208,17 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class ProcessedUpdate(Base):
+    """A platform update whose changes were committed (Telegram's `update_id`, VK's `event_id`): written in the
+    update's own transaction, so a re-delivered update is recognised, even after a crash, and not run twice."""
+
+    __tablename__ = "processed_updates"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AppealReminder(Base):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from storage.models import (
     Appeal,
@@ -19,6 +19,7 @@ from storage.models import (
     AppealReminder,
     DialogState,
     OutboxMessage,
+    ProcessedUpdate,
     Rating,
     Resident,
     UnmatchedQuestion,
@@ -351,6 +352,28 @@ class RatingRepository:
         return (await self._session.execute(query)).scalar_one_or_none()
 
 
+class ProcessedUpdateRepository:
+    """Platform updates whose changes are committed, so that a re-delivered one is not run twice."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def seen(self, platform: str, update_id: str) -> bool:
+        query = select(exists().where(ProcessedUpdate.platform == platform, ProcessedUpdate.update_id == update_id))
+        return bool((await self._session.execute(query)).scalar())
+
+    async def record(self, platform: str, update_id: str, now: datetime) -> None:
+        """Note the update in this transaction; raises IntegrityError if another transaction noted it first."""
+        await self._session.execute(
+            insert(ProcessedUpdate).values(platform=platform, update_id=update_id, processed_at=now)
+        )
+
+    async def forget_before(self, moment: datetime) -> int:
+        """Drop the records of updates older than any re-delivery (Telegram keeps updates for 24 hours)."""
+        result = await self._session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < moment))
+        return cast(CursorResult[Any], result).rowcount
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -360,37 +383,88 @@ class OutboxRepository:
         self._session.add(message)
         self.added += 1
 
+    async def add_replies(self, messages: list[OutboxMessage]) -> None:
+        """Store replies already claimed by the process that will send them at once; their ids are set."""
+        self._session.add_all(messages)
+        await self._session.flush()
+
     async def claim_due(
-        self, platforms: list[str], now: datetime, lease_until: datetime, limit: int
+        self, platforms: list[str], now: datetime, lease_until: datetime, limit: int, claimant: str
     ) -> list[OutboxMessage]:
-        """Take up to `limit` due messages for these platforms: their `due_at` moves to `lease_until`, so no other
-        dispatcher takes them unless this one dies. On PostgreSQL, rows another dispatcher is claiming are
-        skipped (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time anyway."""
+        """Take up to `limit` due messages for these platforms, oldest first: they are marked as `claimant`'s until
+        `lease_until`, so no other process takes them unless this one stops renewing the lease (it died).
+
+        A message waits while an earlier one to its chat is still to be sent (retried later, or held by a
+        sender), so that a chat's messages arrive in order. On PostgreSQL, rows another process is claiming are
+        skipped (FOR UPDATE SKIP LOCKED); SQLite runs one writer at a time anyway.
+        """
+        earlier = aliased(OutboxMessage)
+        blocked_by_earlier = exists().where(
+            earlier.platform == OutboxMessage.platform,
+            earlier.chat_id == OutboxMessage.chat_id,
+            earlier.status == "pending",
+            earlier.id < OutboxMessage.id,
+            earlier.due_at > now,  # waiting for a retry, or held under a live lease: not claimed in this round
+        )
         query = (
             select(OutboxMessage)
             .where(
-                OutboxMessage.status == "pending", OutboxMessage.due_at <= now, OutboxMessage.platform.in_(platforms)
+                OutboxMessage.status == "pending",
+                OutboxMessage.due_at <= now,
+                OutboxMessage.platform.in_(platforms),
+                ~blocked_by_earlier,
             )
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+            .order_by(OutboxMessage.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, of=OutboxMessage)
         )
         rows = list((await self._session.execute(query)).scalars())
         for row in rows:
             row.due_at = lease_until
+            row.claimed_by = claimant
             row.attempts += 1
         return rows
 
+    async def renew(self, claimant: str, lease_until: datetime) -> None:
+        """Extend the lease of every message `claimant` holds (it is alive and still sending them)."""
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.claimed_by == claimant, OutboxMessage.status == "pending")
+            .values(due_at=lease_until)
+        )
+
+    async def release(self, now: datetime, claimant: str | None = None) -> int:
+        """Hand back what `claimant` holds (a clean stop), or what anybody holds (a single process starting
+        again after a crash: nobody else can be sending): due at once, for whoever claims next."""
+        condition = OutboxMessage.claimed_by.is_not(None) if claimant is None else OutboxMessage.claimed_by == claimant
+        result = await self._session.execute(
+            update(OutboxMessage)
+            .where(condition, OutboxMessage.status == "pending")
+            .values(claimed_by=None, due_at=now)
+        )
+        return cast(CursorResult[Any], result).rowcount
+
     async def settle(self, message_id: int, **values: Any) -> None:
-        """Record how a claimed message's delivery went (sent, retry at, dead)."""
-        await self._session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))
+        """Record how a claimed message's delivery went (retry at, dead); it is no longer anybody's."""
+        await self._session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(claimed_by=None, **values)
+        )
 
     async def mark_sent(self, message_ids: list[int], at: datetime) -> None:
         await self._session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(message_ids))
-            .values(status="sent", sent_at=at, last_error=None)
+            .values(status="sent", sent_at=at, last_error=None, claimed_by=None)
         )
+
+    async def forget_replies_before(self, moment: datetime) -> int:
+        """Drop replies delivered or given up before `moment`: unlike notices, they are no appeal's history."""
+        result = await self._session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.kind == "reply", OutboxMessage.status != "pending", OutboxMessage.created_at < moment
+            )
+        )
+        return cast(CursorResult[Any], result).rowcount
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self._session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))

@@ -7,10 +7,12 @@ from typing import Protocol, Self, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import has_written
 from storage.repositories import (
     AppealRepository,
     DialogStateRepository,
     OutboxRepository,
+    ProcessedUpdateRepository,
     RatingRepository,
     ReminderRepository,
     ResidentRepository,
@@ -58,6 +60,11 @@ class UnitOfWork:
         outbox = self._repositories.get(OutboxRepository)
         return isinstance(outbox, OutboxRepository) and outbox.added > 0
 
+    @property
+    def wrote(self) -> bool:
+        """Whether this transaction has changed anything so far (or will, at commit)."""
+        return self._session is not None and has_written(self._session)
+
     async def commit(self) -> None:
         if not self._entered:
             raise RuntimeError("commit outside of `async with`")
@@ -97,6 +104,10 @@ class UnitOfWork:
     @property
     def ratings(self) -> RatingRepository:
         return self._repository(RatingRepository)
+
+    @property
+    def processed_updates(self) -> ProcessedUpdateRepository:
+        return self._repository(ProcessedUpdateRepository)
 
     @property
     def reminders(self) -> ReminderRepository:

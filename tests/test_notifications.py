@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +15,7 @@ from bot.app import Application
 from bot.config import Config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.types import Platform, Reply
-from bot.notifier import Notifier, RateLimiter, RetryPolicy
+from bot.notifier import LEASE, Notifier, RateLimiter, RetryPolicy
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, move_appeal, open_appeal
 from storage.db import create_engine, session_factory
@@ -134,7 +134,48 @@ async def test_a_crash_between_commit_and_send_still_delivers_exactly_once(app: 
     assert (message.status, message.sent_at) == ("sent", clock.now)
 
 
+async def claimed_by_a_dead_process(app: Application, clock: Clock) -> None:
+    """What a process killed while sending leaves behind: due messages claimed under its lease."""
+    async with UnitOfWork(session_factory(app.engine)) as uow:
+        await uow.outbox.claim_due(["telegram"], clock(), clock() + LEASE, 100, claimant="dead")
+        await uow.commit()
+
+
 async def test_a_dispatcher_killed_mid_send_is_taken_over_after_its_lease(app: Application, clock: Clock) -> None:
+    number = await appeal_of(app, clock)
+    await accept(app, clock, number, comment=None)
+    await claimed_by_a_dead_process(app, clock)
+
+    telegram = FakeTelegram()
+    second = notifier(app, clock)  # another worker on the database
+    second.register(telegram)
+    assert await second.deliver_due() == 0  # still leased to the dead process
+    clock.now += LEASE
+    assert await second.deliver_due() == 1
+    assert await second.deliver_due() == 0
+    assert telegram.received == [("42", f"Обращение {number}: новый этап — «Зарегистрировано».")]
+
+
+async def test_a_single_process_restarting_takes_back_its_claims_at_once(app: Application, clock: Clock) -> None:
+    number = await appeal_of(app, clock)
+    await accept(app, clock, number, comment=None)
+    await claimed_by_a_dead_process(app, clock)
+
+    telegram = FakeTelegram()
+    restarted = Notifier(session_factory(app.engine), RetryPolicy(), clock=clock, takes_over_claims=True)
+    restarted.register(telegram)
+    task = asyncio.create_task(restarted.run())
+    try:
+        await wait_for(lambda: telegram.received)  # no lease to wait for: the clock does not move
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert telegram.received == [("42", f"Обращение {number}: новый этап — «Зарегистрировано».")]
+    [message] = await outbox(app)
+    assert (message.status, message.claimed_by) == ("sent", None)
+
+
+async def test_a_clean_stop_hands_back_what_it_held(app: Application, clock: Clock) -> None:
     number = await appeal_of(app, clock)
     await accept(app, clock, number, comment=None)
     stuck = FakeTelegram(block=asyncio.Event())  # the send never returns
@@ -142,18 +183,26 @@ async def test_a_dispatcher_killed_mid_send_is_taken_over_after_its_lease(app: A
     first.register(stuck)
     task = asyncio.create_task(first.run())
     await asyncio.wait_for(stuck.entered.wait(), 5)
-    task.cancel()  # killed while sending
+    [held] = await outbox(app)
+    assert held.claimed_by == first.claimant
+    task.cancel()  # the bot stops while the message is being sent
     await asyncio.gather(task, return_exceptions=True)
     assert stuck.received == []
+    [handed_back] = await outbox(app)
+    assert (handed_back.status, handed_back.claimed_by, handed_back.due_at) == ("pending", None, clock.now)
 
     telegram = FakeTelegram()
     second = notifier(app, clock)
     second.register(telegram)
-    assert await second.deliver_due() == 0  # still leased to the dead dispatcher
-    clock.now += timedelta(minutes=3)
-    assert await second.deliver_due() == 1
-    assert await second.deliver_due() == 0
+    assert await second.deliver_due() == 1  # at once, not after a lease
     assert telegram.received == [("42", f"Обращение {number}: новый этап — «Зарегистрировано».")]
+
+
+async def wait_for(condition: Callable[[], object], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.01)
 
 
 async def test_429_is_retried_after_the_delay_the_platform_gave(app: Application, clock: Clock) -> None:

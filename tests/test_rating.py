@@ -242,7 +242,7 @@ async def test_the_running_bot_delivers_a_change_made_by_the_staff_command(tmp_p
     terminal = Terminal()
     chat._sink = terminal  # type: ignore[assignment]
     app.notifier.register(chat)
-    background = [asyncio.create_task(job) for job in app.background_tasks()]
+    background = [asyncio.create_task(start()) for start in app.background_tasks().values()]
     try:
         for line in ("/start", "Подать обращение", "Согласен(на)", "ЖКХ", "Не работает лифт, дом 14", "Без фото"):
             await chat.say(line)

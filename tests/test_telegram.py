@@ -24,7 +24,8 @@ from bot.adapters.telegram import TelegramAdapter, TelegramSender, make_bot, spl
 from bot.app import Application
 from bot.config import ConfigError, TelegramSettings, load_config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
-from bot.core.types import Button, Incoming, Location, Photo, Platform, Reply
+from bot.core.types import Button, Handled, Incoming, Location, Outgoing, Photo, Platform, Reply
+from bot.notifier import RateLimiter
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_appeal
 from storage.db import session_factory
@@ -40,7 +41,7 @@ SECRET = "s3cret_Webhook-token"
 ANNA = User(1001, "Анна", "Петрова")
 BORIS = User(1002, "Борис")
 
-Feed = Callable[[Incoming], Awaitable[list[Reply]]]
+Feed = Callable[[Incoming], Awaitable[Handled]]
 
 
 @dataclass
@@ -109,15 +110,26 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.close()
 
 
-async def start(fake: FakeTelegram, feed: Feed, **changes: Any) -> tuple[Running, Callable[[], Awaitable[None]]]:
-    """Run an adapter in the background; returns it and a function that stops it cleanly."""
+async def start(
+    fake: FakeTelegram,
+    app: Application,
+    feed: Feed | None = None,
+    limiter: RateLimiter | None = None,
+    **changes: Any,
+) -> tuple[Running, Callable[[], Awaitable[None]]]:
+    """Run an adapter in the background, with the app's notifier sending through it; returns it and a function
+    that stops it cleanly. Where a test is not about the limits, the interval between two messages to one chat
+    is short, so that a resident's steps need not wait a second each."""
     seen: list[Incoming] = []
+    core = feed or app.dispatcher.feed
 
-    async def recording_feed(incoming: Incoming) -> list[Reply]:
+    async def recording_feed(incoming: Incoming) -> Handled:
         seen.append(incoming)
-        return await feed(incoming)
+        return await core(incoming)
 
-    running = Running(fake, TelegramAdapter(settings_for(fake, **changes), recording_feed, COMMANDS), seen)
+    adapter = TelegramAdapter(settings_for(fake, **changes), recording_feed, app.notifier.deliver, COMMANDS)
+    app.notifier.register(adapter.sender, limiter or RateLimiter(per_second=30, chat_interval=0.01))
+    running = Running(fake, adapter, seen)
     stop = asyncio.Event()
     task = asyncio.create_task(running.adapter.run(stop))
     ready = "setWebhook" if changes.get("mode") == "webhook" else "getUpdates"
@@ -130,9 +142,14 @@ async def start(fake: FakeTelegram, feed: Feed, **changes: Any) -> tuple[Running
     return running, stopped
 
 
+def answering(*replies: Reply) -> Callable[[Incoming], Handled]:
+    """What the core returns for an update that changed nothing: these replies, kept in memory."""
+    return lambda incoming: Handled(incoming.platform, incoming.chat_id, tuple(Outgoing(reply) for reply in replies))
+
+
 @pytest.fixture
 async def telegram(app: Application, fake: FakeTelegram) -> AsyncIterator[Running]:
-    running, stopped = await start(fake, app.dispatcher.feed)
+    running, stopped = await start(fake, app)
     yield running
     await stopped()
 
@@ -222,18 +239,24 @@ async def test_a_whole_appeal_with_a_photo_and_a_location_then_my_appeals(app: A
     assert (listing.edits, listing.text) == (2, "Ваши обращения, новые сверху. Нажмите, чтобы открыть:")
 
 
-async def test_a_blocked_resident_or_a_server_error_never_stops_the_bot(
+async def test_a_blocked_resident_is_given_up_and_a_server_error_retried(
     telegram: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = telegram.fake
     fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
     fake.fail("sendMessage", 502, "Bad Gateway")
-    with caplog.at_level(logging.WARNING, logger="bot.adapters.telegram"):
+    with caplog.at_level(logging.INFO, logger="bot.notifier"):
         assert await telegram.resident(BORIS).send("/start") == []
-        assert await telegram.resident(BORIS).send("/help") == []
-    blocked, failed = (record.getMessage() for record in caplog.records)
-    assert re.fullmatch(r"update \d+: Telegram server says - Forbidden: bot was blocked by the user", blocked)
-    assert re.fullmatch(r"update \d+: Telegram server says - Bad Gateway", failed)
+        [help_text] = await telegram.resident(BORIS).send("/help")  # the second try, a second later
+    assert help_text.startswith("Я помогаю жителям связаться")
+    blocked, postponed = (record.getMessage() for record in caplog.records)
+    assert blocked == (
+        "a reply to telegram chat 1002 given up: the recipient is unreachable "
+        "(Telegram server says - Forbidden: bot was blocked by the user)"
+    )
+    assert postponed == (
+        "a reply to telegram chat 1002 postponed by 1 s: try 1 failed (Telegram server says - Bad Gateway)"
+    )
     [greeting] = await telegram.resident(ANNA).send("/start")
     assert greeting.startswith("Здравствуйте, Анна Петрова!")
 
@@ -250,15 +273,16 @@ async def test_a_repeated_update_is_handled_once(telegram: Running) -> None:
     ]
 
 
-async def test_a_slow_answer_shows_typing_and_a_long_one_is_split(fake: FakeTelegram) -> None:
+async def test_a_slow_answer_shows_typing_and_a_long_one_is_split(app: Application, fake: FakeTelegram) -> None:
     paragraph = ("Очень длинный ответ. " * 150).strip()  # 3149 characters
     long_text = f"{paragraph}\n\n{paragraph}\n\n{paragraph}"
+    reply = answering(Reply(long_text, buttons=((Button("Главное меню", "menu:main"),),)))
 
-    async def slow_feed(incoming: Incoming) -> list[Reply]:
+    async def slow_feed(incoming: Incoming) -> Handled:
         await asyncio.sleep(0.6)
-        return [Reply(long_text, buttons=((Button("Главное меню", "menu:main"),),))]
+        return reply(incoming)
 
-    running, stopped = await start(fake, slow_feed)
+    running, stopped = await start(fake, app, slow_feed)
     try:
         shown = await running.resident(ANNA).send("что-нибудь")
     finally:
@@ -268,11 +292,11 @@ async def test_a_slow_answer_shows_typing_and_a_long_one_is_split(fake: FakeTele
     assert [message.labels for message in fake.chats[ANNA.id]] == [[], [], ["Главное меню"]]
 
 
-async def test_a_button_press_is_answered_even_when_handling_fails(fake: FakeTelegram) -> None:
-    async def broken_feed(incoming: Incoming) -> list[Reply]:
+async def test_a_button_press_is_answered_even_when_handling_fails(app: Application, fake: FakeTelegram) -> None:
+    async def broken_feed(incoming: Incoming) -> Handled:
         raise RuntimeError("a bug")
 
-    running, stopped = await start(fake, broken_feed)
+    running, stopped = await start(fake, app, broken_feed)
     try:
         shown = Shown(message_id=5, text="Меню", buttons=[[("Помощь", "menu:help")]])
         update_id = fake.push(fake.callback_update(ANNA, shown, "menu:help"))
@@ -334,7 +358,7 @@ async def test_webhook_checks_the_secret_and_ignores_repeats(app: Application, f
     port = free_port()
     _, stopped = await start(
         fake,
-        app.dispatcher.feed,
+        app,
         mode="webhook",
         webhook_url="https://bot.example.ru/telegram",
         webhook_listen_host="127.0.0.1",
@@ -530,7 +554,9 @@ async def test_stage_changes_reach_the_resident_who_rates_the_answer_poorly_and_
         assert reopened.startswith(f"Обращение {number} снова в работе. Мы сообщим, когда будет новый ответ.")
         rows = await outbox_settled(app)
 
-    assert [row.status for row in rows] == ["sent"] * 3  # the resident's own move is not notified back
+    notices = [row.status for row in rows if row.kind == "notice"]
+    assert notices == ["sent"] * 3  # the resident's own move is not notified back
+    assert {row.status for row in rows if row.kind == "reply"} == {"sent"}  # the wizard's steps, stored
     notified = [text for text in sent_texts(fake) if text.startswith((f"Обращение {number}: новый", "Ответ на"))]
     assert notified == [registered, in_work, answer]  # each once, in order
     async with session_factory(app.engine)() as session:

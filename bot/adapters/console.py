@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -25,7 +25,7 @@ class ConsoleChat:
 
     def __init__(
         self,
-        feed: Callable[[Incoming], Awaitable[list[Reply]]],
+        feed: Callable[[Incoming], Awaitable[Sequence[Reply]]],
         user_id: str | None = None,
         display_name: str | None = None,
     ) -> None:

@@ -20,7 +20,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetUpdates, SendChatAction, SendMessage
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetMe, GetUpdates, SendChatAction, SendMessage
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from aiohttp import web
@@ -28,11 +28,13 @@ from pydantic import ValidationError
 
 from bot.config import TelegramSettings
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
-from bot.core.types import Incoming, Keyboard, Location, Photo, Platform, Reply
+from bot.core.types import ChatKind, Handled, Incoming, Keyboard, Location, Photo, Platform, Reply
 
 log = logging.getLogger(__name__)
 
-Feed = Callable[[Incoming], Awaitable[list[Reply]]]
+Feed = Callable[[Incoming], Awaitable[Handled]]
+Deliver = Callable[[Handled], Awaitable[None]]
+CHAT_KINDS = {"private": ChatKind.PRIVATE, "group": ChatKind.GROUP, "supergroup": ChatKind.GROUP}
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
@@ -41,6 +43,7 @@ TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing.
 TYPING_SHOWN = 4.5  # seconds one "typing..." stays up (Telegram: 5 s, or until the next message)
 RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
+WAIT_FOR_PROGRESS = 1.0  # seconds polling waits for the oldest update in hand to commit before asking again
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 EDIT_IMPOSSIBLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
@@ -51,7 +54,7 @@ UNREACHABLE = ("chat not found", "user is deactivated", "bot was blocked", "bot 
 # load). Holding the ones the bot uses keeps them built.
 RESPONSE_TYPES = tuple(
     Response[method.__returning__]  # type: ignore[name-defined]
-    for method in (GetUpdates, SendMessage, EditMessageText, AnswerCallbackQuery, SendChatAction)
+    for method in (GetUpdates, SendMessage, EditMessageText, AnswerCallbackQuery, SendChatAction, GetMe)
 )
 
 
@@ -115,36 +118,46 @@ def unreachable(exc: TelegramAPIError) -> bool:
 
 
 class TelegramAdapter:
-    """Receives updates by long polling or webhook, feeds them to the core, shows the replies; never stops on one.
+    """Receives updates by long polling or webhook, feeds them to the core, has the replies delivered; never stops
+    on one update.
 
     Each update is handled in its own task, the updates of one resident in arrival order (the dispatcher queues
-    them). On stop, receiving ends first, then the updates in hand are finished, then the session closes.
+    them). Telegram is told an update is done only once the core has committed it: polling's offset never
+    passes an update still in hand, and a webhook call is answered then; so a crash makes Telegram deliver the
+    update again, and the core runs it once. On stop, receiving ends first, then the updates in hand are
+    finished, Telegram is told, and the session closes.
     """
 
-    def __init__(self, settings: TelegramSettings, feed: Feed, commands: Mapping[str, str]) -> None:
+    def __init__(self, settings: TelegramSettings, feed: Feed, deliver: Deliver, commands: Mapping[str, str]) -> None:
         self.settings = settings
         self._commands = dict(commands)  # the command menu: name -> description
         self.bot = make_bot(settings)
         self.sender = TelegramSender(self.bot)
         self._feed = feed
+        self._deliver = deliver
+        self._username = ""  # the bot's @username, to tell its commands and mentions in groups from others'
         self._recent = RecentIds(RECENT_UPDATES)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._committed: dict[int, asyncio.Future[None]] = {}  # update id -> done once its changes are committed
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._offset: int | None = None
+        self._next_update: int | None = None  # one past the newest update received by polling
+        self._progress = asyncio.Event()  # an update in hand was committed
         self._typing_until: dict[str, float] = {}  # chat -> until when "typing..." shows there
         self._secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and handle updates until `stop` is set; then finish what is in hand and close the session."""
         try:
+            self._username = (await self.bot.me()).username or ""
             await self._register_commands()
             if self.settings.mode == "webhook":
                 await self._serve_webhook(stop)
             else:
                 await self._poll_until(stop)
             await self.wait_idle()
-            if self._offset is not None:  # tell Telegram that everything received is done
-                await self._softly(self.bot.get_updates(offset=self._offset, limit=1, timeout=0), "confirm updates")
+            confirm = self._confirmable()
+            if confirm is not None:  # tell Telegram that everything received is done
+                await self._softly(self.bot.get_updates(offset=confirm, limit=1, timeout=0), "confirm updates")
         finally:
             await self.wait_idle()
             await self.bot.session.close()
@@ -154,15 +167,17 @@ class TelegramAdapter:
         while self._in_flight:
             await asyncio.wait(self._in_flight)
 
-    def handle(self, update: Update) -> asyncio.Task[None] | None:
-        """Start handling an update in its own task; None for an update already seen (a re-delivery)."""
+    def handle(self, update: Update) -> asyncio.Future[None] | None:
+        """Start handling an update in its own task; returns a future done once the update is committed, or None
+        for an update already seen (a re-delivery)."""
         if not self._recent.add(update.update_id):
             log.info("update %s was delivered again: ignored", update.update_id)
             return None
+        committed = self._committed[update.update_id] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._process(update))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
-        return task
+        return committed
 
     async def _register_commands(self) -> None:
         commands = [BotCommand(command=name, description=text) for name, text in self._commands.items()]
@@ -191,12 +206,17 @@ class TelegramAdapter:
             polling.cancel()
             await asyncio.wait({polling})
 
+    def _confirmable(self) -> int | None:
+        """The offset that confirms every update committed and none still in hand (they have the lowest ids)."""
+        return min(self._committed, default=self._next_update)
+
     async def _poll(self) -> None:
         delay = 1.0
         while True:
+            offset = self._confirmable()
             try:
                 updates = await self.bot.get_updates(
-                    offset=self._offset,
+                    offset=offset,
                     timeout=POLL_TIMEOUT,
                     allowed_updates=ALLOWED_UPDATES,
                     request_timeout=POLL_TIMEOUT + 30,
@@ -209,14 +229,16 @@ class TelegramAdapter:
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 1.0
-            for update in updates:
+            fresh = [u for u in updates if self._next_update is None or u.update_id >= self._next_update]
+            for update in fresh:  # the others are in hand: Telegram sends them until they are confirmed
                 await self._slots.acquire()
-                task = self.handle(update)
-                if task is None:
+                self._next_update = update.update_id + 1
+                if self.handle(update) is None:
                     self._slots.release()
-                else:
-                    task.add_done_callback(lambda _: self._slots.release())
-                self._offset = update.update_id + 1
+            if not fresh and self._committed:  # only updates in hand came back: wait for one of them to commit
+                self._progress.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), WAIT_FOR_PROGRESS)
 
     async def _serve_webhook(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -242,9 +264,9 @@ class TelegramAdapter:
             update = Update.model_validate(await request.json(), context={"bot": self.bot})
         except (ValueError, ValidationError):
             return web.Response(status=400, text="Not an update")
-        task = self.handle(update)
-        if task is not None:  # answer once handled, so an update is never acknowledged and then lost
-            await asyncio.shield(task)
+        committed = self.handle(update)
+        if committed is not None:  # answer once committed, so an update is never acknowledged and then lost
+            await asyncio.shield(committed)
         return web.Response()
 
     # Handling one update
@@ -252,40 +274,52 @@ class TelegramAdapter:
     async def _process(self, update: Update) -> None:
         try:
             if update.message is not None:
-                await self._on_message(update.message)
+                await self._on_message(update)
             elif update.callback_query is not None:
-                await self._on_button(update.callback_query)
+                await self._on_button(update, update.callback_query)
         except TelegramAPIError as exc:
             log.warning("update %s: %s", update.update_id, exc)
         except Exception:
             log.exception("update %s failed", update.update_id)
+        finally:
+            self._done(update.update_id)
+            if self.settings.mode == "polling":
+                self._slots.release()  # taken by `_poll` before it started this update
 
-    async def _on_message(self, message: Message) -> None:
-        incoming = message_incoming(message)
+    def _done(self, update_id: int) -> None:
+        """The update's changes are committed (or it failed for good): Telegram may be told it is done."""
+        committed = self._committed.pop(update_id, None)
+        if committed is not None and not committed.done():
+            committed.set_result(None)
+            self._progress.set()
+
+    async def _on_message(self, update: Update) -> None:
+        assert update.message is not None
+        incoming = message_incoming(update.message, self._username, update.update_id)
         if incoming is not None:
-            await self._answer(incoming)
+            await self._answer(update.update_id, incoming)
 
-    async def _on_button(self, query: CallbackQuery) -> None:
+    async def _on_button(self, update: Update, query: CallbackQuery) -> None:
         answering = asyncio.ensure_future(self.bot.answer_callback_query(query.id))  # stops the button spinning
         try:
-            incoming = callback_incoming(query)
+            incoming = callback_incoming(query, update.update_id)
             if incoming is not None:
-                await self._answer(incoming)
+                await self._answer(update.update_id, incoming)
         finally:
             try:
                 await answering
             except TelegramAPIError as exc:
                 log.info("could not answer button press %s: %s", query.id, exc)
 
-    async def _answer(self, incoming: Incoming) -> None:
-        """Feed the core, showing "typing..." if that takes a while, and show every reply in order."""
+    async def _answer(self, update_id: int, incoming: Incoming) -> None:
+        """Feed the core, showing "typing..." if that takes a while; once committed, have the replies delivered."""
         typing = asyncio.get_running_loop().call_later(TYPING_AFTER, self._typing, incoming.chat_id)
         try:
-            replies = await self._feed(incoming)
+            handled = await self._feed(incoming)
         finally:
             typing.cancel()
-        for reply in replies:
-            await self.sender.show(incoming.chat_id, reply)
+        self._done(update_id)
+        await self._deliver(handled)
 
     def _typing(self, chat_id: str) -> None:
         """Show "typing..." in the chat, unless it already shows (Telegram keeps it up for TYPING_SHOWN s)."""
@@ -322,8 +356,9 @@ class RecentIds:
         return True
 
 
-def message_incoming(message: Message) -> Incoming | None:
-    """A resident's message: text or command, the largest size of a photo with its caption, or a location."""
+def message_incoming(message: Message, username: str, update_id: int) -> Incoming | None:
+    """A message: text or command, the largest size of a photo with its caption, or a location; with where it
+    was written and to whom, so that the core can keep to private chats."""
     user = message.from_user
     if user is None:  # a channel post
         return None
@@ -332,19 +367,28 @@ def message_incoming(message: Message) -> Incoming | None:
         largest = max(message.photo, key=lambda size: size.width * size.height)
         photos = (Photo(largest.file_id),)
     location = message.location
+    text = message.text if message.text is not None else message.caption
+    addressee = ""
+    if text and text.startswith("/"):
+        _, _, addressee = text.split(maxsplit=1)[0].partition("@")
     return Incoming(
         platform=Platform.TELEGRAM,
         user_id=str(user.id),
         chat_id=str(message.chat.id),
-        text=message.text if message.text is not None else message.caption,
+        text=text,
         photos=photos,
         location=Location(location.latitude, location.longitude) if location is not None else None,
         message_id=str(message.message_id),
         display_name=user.full_name,
+        update_id=str(update_id),
+        chat_kind=CHAT_KINDS.get(message.chat.type, ChatKind.CHANNEL),
+        on_behalf_of_chat=message.sender_chat is not None,
+        for_another_bot=bool(addressee) and addressee.casefold() != username.casefold(),
+        mentions_bot=bool(username and text and f"@{username}".casefold() in text.casefold()),
     )
 
 
-def callback_incoming(query: CallbackQuery) -> Incoming | None:
+def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
     """A button press: its payload, and the message that carries the button."""
     if query.data is None:
         return None
@@ -356,6 +400,8 @@ def callback_incoming(query: CallbackQuery) -> Incoming | None:
         payload=query.data,
         message_id=str(message.message_id) if message is not None else None,
         display_name=query.from_user.full_name,
+        update_id=str(update_id),
+        chat_kind=CHAT_KINDS.get(message.chat.type, ChatKind.CHANNEL) if message is not None else ChatKind.PRIVATE,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from bot.core.types import Platform, Reply
@@ -29,3 +30,11 @@ class Sender(Protocol):
     platform: Platform
 
     async def send(self, chat_id: str, reply: Reply) -> None: ...
+
+
+class ReplyClaims(Protocol):
+    """Who will send the replies an update stores: they are born claimed by that process, under a lease."""
+
+    claimant: str
+
+    def lease_until(self, now: datetime) -> datetime: ...

@@ -9,12 +9,19 @@ import logging
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.audience import Audience, audience
 from bot.core.context import Context
+from bot.core.delivery import ReplyClaims
 from bot.core.routing import Handler, Router
-from bot.core.types import Incoming, Reply
+from bot.core.types import Handled, Incoming, Outgoing, Platform, Reply, keyboard_to_json
 from bot.texts import Texts
+from storage.db import is_outage
+from storage.models import OutboxMessage
 from storage.repositories import Conversation
 from storage.uow import UnitOfWork
 
@@ -24,13 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KNOWN_RESIDENTS = 20_000  # conversations kept in memory between updates, the most recent ones
+OUTAGE_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds an update waits, try after try, for the database
 
 
 class Dispatcher:
     """Routes by command, then button payload, then dialog state, then free text; anything else falls back.
 
-    Each update runs in one unit of work: the handler's changes and the new dialog state commit together,
-    or not at all. Updates of one resident are handled one at a time, in arrival order.
+    Each update runs in one unit of work: the handler's changes, the new dialog state, the replies (as outbox
+    rows, claimed by `claims`) and the update's id commit together, or not at all. An update that changes
+    nothing keeps its replies in memory. Updates of one resident are handled one at a time, in arrival order;
+    while the database is unavailable an update waits and is tried again (OUTAGE_PAUSES). Only private chats
+    are conversations (see `audience`).
 
     The conversations of recent residents stay in memory after their update commits, so an update that
     only reads them (most FAQ questions) needs no database at all. That is sound while this dispatcher is
@@ -48,8 +59,12 @@ class Dispatcher:
         concurrency: int = 10,
         on_queued_messages: Callable[[], None] = lambda: None,
         remembered: int = KNOWN_RESIDENTS,
+        claims: ReplyClaims | None = None,
+        shown_in_process: frozenset[Platform] = frozenset({Platform.CONSOLE}),
     ) -> None:
         self._on_queued_messages = on_queued_messages
+        self._claims = claims
+        self._shown_in_process = shown_in_process
         self._uow_factory = uow_factory
         self._services = services
         # First come, first served: a fair queue in front of the connection pool, so no update waits
@@ -88,46 +103,105 @@ class Dispatcher:
                 raise ValueError(f"router {router.name!r}: the fallback is registered twice")
             self._fallback = router.fallback
 
-    async def feed(self, incoming: Incoming) -> list[Reply]:
-        """Handle one update and return what to show the resident. Never raises for a handler's failure."""
+    async def feed(self, incoming: Incoming) -> Handled:
+        """Handle one update and return what to show the resident. Never raises for a handler's failure.
+
+        When it returns, whatever the update changed is committed, with the replies (unless the platform shows
+        them in this process): the platform may be told the update is done, and the replies sent.
+        """
+        kind = audience(incoming)
+        if kind is not Audience.RESIDENT:
+            text = self._texts("menu.private_only") if kind is Audience.POINT_TO_PRIVATE else None
+            return self._in_memory(incoming, [Reply(text)] if text else [])
         key = (incoming.platform.value, incoming.user_id)
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock, self._slots:
-            return await self._handle(key, incoming)
+        async with lock:
+            for pause in OUTAGE_PAUSES:
+                try:
+                    async with self._slots:
+                        return await self._handle(key, incoming)
+                except Exception as exc:
+                    self._known.forget(key)
+                    if not is_outage(exc):
+                        log.exception("failed to handle an update from %s:%s", *key)
+                        break
+                    log.warning("the database is unavailable (%s); the update from %s:%s waits %g s", exc, *key, pause)
+                await asyncio.sleep(pause)
+            else:
+                log.error("the database stayed unavailable; an update from %s:%s was given up", *key)
+        return self._in_memory(incoming, [Reply(text=self._texts("errors.internal"))])
 
-    async def _handle(self, key: tuple[str, str], incoming: Incoming) -> list[Reply]:
-        try:
-            async with self._uow_factory() as uow:
-                now = self._services.clock()
-                known = self._known.get(key)
-                if known is None:
-                    known = await uow.residents.conversation(*key, now=now)
-                profile = dataclasses.replace(known.profile)
-                profile.seen(now, incoming.display_name)
-                ctx = Context(incoming=incoming, resident=profile, texts=self._texts, uow=uow, services=self._services)
-                ctx.state, ctx.data = known.state, copy.deepcopy(known.data)
-                handler = self._resolve(ctx)
-                await handler(ctx)
-                dialog_changed = (ctx.state, ctx.data) != (known.state, known.data)
-                if profile.id is None:
-                    if dialog_changed or profile.consent_given_at is not None:  # something worth remembering
-                        await ctx.resident_id()
-                elif profile != known.profile:
-                    await uow.residents.save_profile(profile)
-                if dialog_changed:
-                    await uow.dialogs.save(await ctx.resident_id(), ctx.state, ctx.data)
-                await uow.commit()
-                queued_messages = uow.queued_messages
-            self._known.put(key, Conversation(profile, ctx.state, ctx.data))
-            if queued_messages:
-                self._on_queued_messages()  # the outbox delivers them now rather than at its next sweep
-            return ctx.replies
-        except Exception:
-            self._known.forget(key)
-            log.exception("failed to handle an update from %s:%s", incoming.platform.value, incoming.user_id)
-            return [Reply(text=self._texts("errors.internal"))]
+    async def _handle(self, key: tuple[str, str], incoming: Incoming) -> Handled:
+        async with self._uow_factory() as uow:
+            now = self._services.clock()
+            known = self._known.get(key)
+            if known is None:
+                known = await uow.residents.conversation(*key, now=now)
+                if incoming.update_id is not None and await uow.processed_updates.seen(*self._update_key(incoming)):
+                    log.info("update %s was handled before a restart: not run again", incoming.update_id)
+                    return self._in_memory(incoming, [])
+            profile = dataclasses.replace(known.profile)
+            profile.seen(now, incoming.display_name)
+            ctx = Context(incoming=incoming, resident=profile, texts=self._texts, uow=uow, services=self._services)
+            ctx.state, ctx.data = known.state, copy.deepcopy(known.data)
+            handler = self._resolve(ctx)
+            await handler(ctx)
+            dialog_changed = (ctx.state, ctx.data) != (known.state, known.data)
+            if profile.id is None:
+                if dialog_changed or profile.consent_given_at is not None:  # something worth remembering
+                    await ctx.resident_id()
+            elif profile != known.profile:
+                await uow.residents.save_profile(profile)
+            if dialog_changed:
+                await uow.dialogs.save(await ctx.resident_id(), ctx.state, ctx.data)
+            handled = self._in_memory(incoming, ctx.replies)
+            if uow.wrote:  # the update changed something: it must be done once, and its replies must arrive
+                if incoming.update_id is not None:
+                    try:
+                        await uow.processed_updates.record(*self._update_key(incoming), now)
+                    except IntegrityError:  # another process or an earlier life of this one did it first
+                        log.info("update %s was handled elsewhere: not run again", incoming.update_id)
+                        return self._in_memory(incoming, [])
+                handled = await self._stored(uow, incoming, ctx.replies, now)
+            await uow.commit()
+            queued_messages = uow.queued_messages
+        self._known.put(key, Conversation(profile, ctx.state, ctx.data))
+        if queued_messages:
+            self._on_queued_messages()  # the outbox delivers them now rather than at its next sweep
+        return handled
+
+    @staticmethod
+    def _update_key(incoming: Incoming) -> tuple[str, str]:
+        return incoming.platform.value, incoming.update_id or ""
+
+    @staticmethod
+    def _in_memory(incoming: Incoming, replies: list[Reply]) -> Handled:
+        return Handled(incoming.platform, incoming.chat_id, tuple(Outgoing(reply) for reply in replies))
+
+    async def _stored(self, uow: UnitOfWork, incoming: Incoming, replies: list[Reply], now: datetime) -> Handled:
+        """The replies as outbox rows in the update's transaction, claimed by the process that sends them next."""
+        if self._claims is None or incoming.platform in self._shown_in_process or not replies:
+            return self._in_memory(incoming, replies)
+        rows = [
+            OutboxMessage(
+                kind="reply",
+                platform=incoming.platform.value,
+                chat_id=incoming.chat_id,
+                text=reply.text,
+                buttons=keyboard_to_json(reply.buttons),
+                edit_message_id=reply.edit_message_id,
+                claimed_by=self._claims.claimant,
+                attempts=1,
+                created_at=now,
+                due_at=self._claims.lease_until(now),
+            )
+            for reply in replies
+        ]
+        await uow.outbox.add_replies(rows)
+        messages = tuple(Outgoing(reply, row.id) for reply, row in zip(replies, rows, strict=True))
+        return Handled(incoming.platform, incoming.chat_id, messages)
 
     def _resolve(self, ctx: Context) -> Handler:
         incoming = ctx.incoming

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import overload
 
 
 class Platform(StrEnum):
     TELEGRAM = "telegram"
     VK = "vk"
     CONSOLE = "console"
+
+
+class ChatKind(StrEnum):
+    """Where a message was written: the bot converses with residents only in private chats."""
+
+    PRIVATE = "private"
+    GROUP = "group"  # a group or supergroup (VK: a multi-user conversation)
+    CHANNEL = "channel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +31,15 @@ class Button:
 
 
 Keyboard = tuple[tuple[Button, ...], ...]
+
+
+def keyboard_to_json(buttons: Keyboard) -> list[list[dict[str, str]]]:
+    """A keyboard as stored with a message in the outbox."""
+    return [[{"text": button.text, "payload": button.payload} for button in row] for row in buttons]
+
+
+def keyboard_from_json(rows: list[list[dict[str, str]]] | None) -> Keyboard:
+    return tuple(tuple(Button(cell["text"], cell["payload"]) for cell in row) for row in rows or [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +68,11 @@ class Incoming:
     location: Location | None = None
     message_id: str | None = None
     display_name: str | None = None
+    update_id: str | None = None  # the platform's id of the update, to recognise a re-delivery
+    chat_kind: ChatKind = ChatKind.PRIVATE
+    on_behalf_of_chat: bool = False  # sent as a channel or a group (Telegram `sender_chat`), not by a person
+    for_another_bot: bool = False  # a command addressed to another bot ("/start@other_bot")
+    mentions_bot: bool = False  # the text names this bot ("@priemnaya_bot")
 
     @property
     def command(self) -> tuple[str, str] | None:
@@ -67,3 +91,36 @@ class Reply:
     text: str
     buttons: Keyboard = field(default=())
     edit_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A reply on its way to the chat, with its outbox row when it was stored together with the update's changes
+    (then it survives a failed send and a crash); None for a reply kept only in memory."""
+
+    reply: Reply
+    outbox_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handled(Sequence[Reply]):
+    """What one update answered: the replies to show in `chat_id`, in order. A sequence of those replies."""
+
+    platform: Platform
+    chat_id: str
+    messages: tuple[Outgoing, ...] = ()
+
+    @overload
+    def __getitem__(self, index: int) -> Reply: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Reply]: ...
+    def __getitem__(self, index: int | slice) -> Reply | Sequence[Reply]:
+        if isinstance(index, slice):
+            return [message.reply for message in self.messages[index]]
+        return self.messages[index].reply
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self) -> Iterator[Reply]:
+        return (message.reply for message in self.messages)

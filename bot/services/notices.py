@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.core.types import Button, Keyboard
+from bot.core.types import Button, Keyboard, keyboard_to_json
 from bot.services.appeal_stages import AppealStage, StageMove
 from bot.texts import Texts
 from storage.models import Appeal, OutboxMessage
@@ -23,14 +23,6 @@ STAGE_TEXTS = {
     AppealStage.REJECTED: "stages.rejected",
     AppealStage.REDIRECTED: "stages.redirected",
 }
-
-
-def keyboard_to_json(buttons: Keyboard) -> list[list[dict[str, str]]]:
-    return [[{"text": button.text, "payload": button.payload} for button in row] for row in buttons]
-
-
-def keyboard_from_json(rows: list[list[dict[str, str]]] | None) -> Keyboard:
-    return tuple(tuple(Button(cell["text"], cell["payload"]) for cell in row) for row in rows or [])
 
 
 @dataclass(frozen=True, slots=True)
