@@ -24,6 +24,7 @@ from storage.db import create_engine, upgrade
 from storage.models import utcnow
 from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
+from tests.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("PRIEMNAYA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -155,6 +156,15 @@ async def app(config: Config) -> AsyncIterator[Application]:
     application = await Application.start(config)
     yield application
     await application.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API on 127.0.0.1, without Telegram's limits unless a test sets them."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.close()
 
 
 @pytest.fixture

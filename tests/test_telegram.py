@@ -102,14 +102,6 @@ def settings_for(fake: FakeTelegram, **changes: Any) -> TelegramSettings:
     return TelegramSettings(token=SecretStr(TOKEN), api_base=fake.url, **changes)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.close()
-
-
 async def start(
     fake: FakeTelegram,
     app: Application,
