@@ -383,10 +383,11 @@ class OutboxRepository:
         self._session.add(message)
         self.added += 1
 
-    async def add_replies(self, messages: list[OutboxMessage]) -> None:
-        """Store replies already claimed by the process that will send them at once; their ids are set."""
-        self._session.add_all(messages)
-        await self._session.flush()
+    async def add_replies(self, replies: list[dict[str, Any]]) -> list[int]:
+        """Store replies (column values) already claimed by the process that sends them at once; returns their
+        ids in order. One INSERT, without the ORM's unit of work: this is on every changing update's path."""
+        statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
+        return list((await self._session.scalars(statement, replies)).all())
 
     async def claim_due(
         self, platforms: list[str], now: datetime, lease_until: datetime, limit: int, claimant: str

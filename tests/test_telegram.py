@@ -120,7 +120,7 @@ async def start(
         return await core(incoming)
 
     adapter = TelegramAdapter(settings_for(fake, **changes), recording_feed, app.notifier.deliver, COMMANDS)
-    app.notifier.register(adapter.sender, limiter or RateLimiter(per_second=30, chat_interval=0.01))
+    app.notifier.register(adapter.sender, limiter or RateLimiter(per_second=1000, chat_interval=0.01))
     running = Running(fake, adapter, seen)
     stop = asyncio.Event()
     task = asyncio.create_task(running.adapter.run(stop))

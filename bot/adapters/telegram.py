@@ -43,7 +43,8 @@ TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing.
 TYPING_SHOWN = 4.5  # seconds one "typing..." stays up (Telegram: 5 s, or until the next message)
 RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
-WAIT_FOR_PROGRESS = 1.0  # seconds polling waits for the oldest update in hand to commit before asking again
+WAIT_FOR_PROGRESS = 0.25  # seconds polling waits for the oldest update in hand to commit before asking again
+POLL_GATHER = 0.01  # seconds polling waits after progress, so that one call confirms several updates
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 EDIT_IMPOSSIBLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
@@ -235,10 +236,21 @@ class TelegramAdapter:
                 self._next_update = update.update_id + 1
                 if self.handle(update) is None:
                     self._slots.release()
-            if not fresh and self._committed:  # only updates in hand came back: wait for one of them to commit
-                self._progress.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._progress.wait(), WAIT_FOR_PROGRESS)
+            if self._committed:
+                await self._offset_moved(offset)
+
+    async def _offset_moved(self, offset: int | None) -> None:
+        """Wait, before asking again, until the oldest update in hand is committed (the offset can move past
+        it), or WAIT_FOR_PROGRESS s: asking sooner would only bring back the updates in hand, every time."""
+        deadline = asyncio.get_running_loop().time() + WAIT_FOR_PROGRESS
+        while self._confirmable() == offset:
+            self._progress.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        await asyncio.sleep(POLL_GATHER)  # let a few more commit: one call confirms them all
 
     async def _serve_webhook(self, stop: asyncio.Event) -> None:
         settings = self.settings

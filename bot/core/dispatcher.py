@@ -21,7 +21,6 @@ from bot.core.routing import Handler, Router
 from bot.core.types import Handled, Incoming, Outgoing, Platform, Reply, keyboard_to_json
 from bot.texts import Texts
 from storage.db import is_outage
-from storage.models import OutboxMessage
 from storage.repositories import Conversation
 from storage.uow import UnitOfWork
 
@@ -184,23 +183,26 @@ class Dispatcher:
         """The replies as outbox rows in the update's transaction, claimed by the process that sends them next."""
         if self._claims is None or incoming.platform in self._shown_in_process or not replies:
             return self._in_memory(incoming, replies)
-        rows = [
-            OutboxMessage(
-                kind="reply",
-                platform=incoming.platform.value,
-                chat_id=incoming.chat_id,
-                text=reply.text,
-                buttons=keyboard_to_json(reply.buttons),
-                edit_message_id=reply.edit_message_id,
-                claimed_by=self._claims.claimant,
-                attempts=1,
-                created_at=now,
-                due_at=self._claims.lease_until(now),
-            )
-            for reply in replies
-        ]
-        await uow.outbox.add_replies(rows)
-        messages = tuple(Outgoing(reply, row.id) for reply, row in zip(replies, rows, strict=True))
+        claimant, due_at = self._claims.claimant, self._claims.lease_until(now)
+        ids = await uow.outbox.add_replies(
+            [
+                {
+                    "kind": "reply",
+                    "platform": incoming.platform.value,
+                    "chat_id": incoming.chat_id,
+                    "text": reply.text,
+                    "buttons": keyboard_to_json(reply.buttons),
+                    "edit_message_id": reply.edit_message_id,
+                    "claimed_by": claimant,
+                    "status": "pending",
+                    "attempts": 1,
+                    "created_at": now,
+                    "due_at": due_at,
+                }
+                for reply in replies
+            ]
+        )
+        messages = tuple(Outgoing(reply, outbox_id) for reply, outbox_id in zip(replies, ids, strict=True))
         return Handled(incoming.platform, incoming.chat_id, messages)
 
     def _resolve(self, ctx: Context) -> Handler:
