@@ -14,7 +14,7 @@ from bot.core.types import Platform
 from storage.db import session_factory
 from storage.models import Appeal
 from tests.fake_telegram import FakeTelegram, User
-from tests.test_telegram import Running, start
+from tests.test_telegram import start
 
 RESIDENTS = [User(50_000 + number, f"Житель{number}") for number in range(100)]
 NUMBER = re.compile(r"Обращение принято, его номер — (А-\d{4}-\d{6})\.")
@@ -41,10 +41,10 @@ async def test_a_hundred_residents_writing_at_once_each_get_the_menu(app: Applic
     assert fake.sent_at[-1] - fake.sent_at[0] >= 3.0  # no faster than 30 a second: the limiter paced them
 
 
-async def walk_to_the_summary(running: Running, user: User, house: int) -> None:
+async def walk_to_the_summary(fake: FakeTelegram, user: User, house: int) -> None:
     """Take a resident through the wizard to its summary, each step once the previous one was answered (waiting
     for this resident's chat, not for the whole bot to be idle, as residents at once never leave it idle)."""
-    fake, chat = running.fake, running.fake.chats[user.id]
+    chat = fake.chats[user.id]
 
     async def step(update: dict[str, object]) -> None:
         before = (len(chat), sum(shown.edits for shown in chat))
@@ -72,7 +72,7 @@ async def test_a_hundred_residents_submitting_at_once_are_each_told_their_number
 ) -> None:
     running, stopped = await start(fake, app)  # preparing the wizards: no limits yet
     try:
-        await asyncio.gather(*(walk_to_the_summary(running, user, n) for n, user in enumerate(RESIDENTS)))
+        await asyncio.gather(*(walk_to_the_summary(fake, user, n) for n, user in enumerate(RESIDENTS)))
         with_telegram_limits(fake)
         app.notifier.register(running.adapter.sender, app.rate_limiter(Platform.TELEGRAM))
         for user in RESIDENTS:
