@@ -29,7 +29,7 @@ RENEW_EVERY = 2.0  # seconds between lease renewals while this process holds mes
 WAIT_IN_LANE = 10.0  # a 429 up to this many seconds is waited out in place; a stored message waits longer in the DB
 MEMORY_RETRIES = (1.0, 2.0, 4.0)  # seconds before each new try of a reply kept only in memory
 MEMORY_WAIT_LIMIT = 60.0  # a reply kept only in memory is given up when the platform asks to wait longer
-OUTAGE_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between rounds while the database is unavailable
+OUTAGE_BACKOFF = (0.5, 1.0, 2.0)  # seconds between rounds while the database is unavailable (a cheap try)
 
 
 class RateLimiter:

@@ -113,7 +113,11 @@ def is_outage(exc: BaseException) -> bool:
     that the statement is wrong: worth trying again after a pause."""
     if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = str(getattr(exc.orig, "sqlstate", "") or getattr(getattr(exc.orig, "__cause__", None), "sqlstate", ""))
+    # PostgreSQL: 08 connection errors, 57P shutting down or starting, 55000 a database not taking connections
+    return exc.connection_invalidated or state.startswith(("08", "57P")) or state == "55000"
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
