@@ -20,11 +20,16 @@ class TaskFailed(Exception):
     """A background task failed more often in a row than it may; the bot must stop."""
 
 
-async def supervise(name: str, start: TaskFactory, on_fatal: Callable[[TaskFailed], None]) -> None:
+async def supervise(
+    name: str,
+    start: TaskFactory,
+    on_fatal: Callable[[TaskFailed], None],
+    delays: tuple[float, ...] = RESTART_DELAYS,
+) -> None:
     """Run `start()` until cancelled, restarting it after a failure (or an unexpected return).
 
     Each failure is logged once, with its cause (the traceback the first time an error of its kind is seen).
-    After len(RESTART_DELAYS) + 1 failures with less than HEALTHY_AFTER seconds of running between them,
+    After len(delays) + 1 failures with less than HEALTHY_AFTER seconds of running between them,
     `on_fatal` is called and supervision ends.
     """
     loop = asyncio.get_running_loop()
@@ -41,12 +46,12 @@ async def supervise(name: str, start: TaskFactory, on_fatal: Callable[[TaskFaile
             error = exc
         if loop.time() - started >= HEALTHY_AFTER:
             failures = 0
-        if failures >= len(RESTART_DELAYS):
+        if failures >= len(delays):
             fatal = TaskFailed(f"background task {name} failed {failures + 1} times in a row: {error!r}")
             log.critical("%s; stopping the bot", fatal, exc_info=error)
             on_fatal(fatal)
             return
-        delay = RESTART_DELAYS[failures]
+        delay = delays[failures]
         failures += 1
         first_of_its_kind = type(error) not in seen
         seen.add(type(error))
