@@ -7,11 +7,12 @@ import contextlib
 import itertools
 import json
 import math
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -21,6 +22,17 @@ METHODS = frozenset(
 )
 SENDING = frozenset({"sendMessage", "sendPhoto"})  # the calls Telegram counts against its sending limits
 BOT_ID = 777000
+BOT_USERNAME = "priemnaya_test_bot"  # what getMe says; "/start@priemnaya_test_bot" addresses this bot in a group
+CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel"})
+# The users Telegram puts in `from` of a message sent on behalf of a chat (`sender_chat`): a channel, or the group
+# itself (an anonymous group admin).
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+GROUP_ANONYMOUS_BOT = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+# Entities Telegram finds in a message's text: a command opening it, and @username mentions anywhere.
+COMMAND = re.compile(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_@])")
+MENTION = re.compile(r"(?<![A-Za-z0-9_@/])@[A-Za-z0-9_]{5,32}(?![A-Za-z0-9_])")
+GROUP_WINDOW = 60.0  # seconds over which Telegram counts the messages to one group
+HOLD_POLL = 0.02  # seconds between two looks at whether a held call's client is still there
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Call:
     params: dict[str, Any]
     received_at: float  # loop time
     answered_at: float | None = None
+    dropped: bool = False  # held, and its client went away before the release: never answered, no effect
 
 
 @dataclass
@@ -65,6 +78,25 @@ class User:
         return user
 
 
+@dataclass(frozen=True)
+class Chat:
+    """A chat other than a user's private one (or one given explicitly): group ids are negative, e.g. -100123..."""
+
+    id: int
+    type: str  # "private", "group", "supergroup" or "channel"
+    title: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in CHAT_TYPES:
+            raise ValueError(f"chat type must be one of {sorted(CHAT_TYPES)}, not {self.type!r}")
+
+    def as_json(self) -> dict[str, Any]:
+        chat: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.title is not None:
+            chat["title"] = self.title
+        return chat
+
+
 @dataclass
 class FakeTelegram:
     """Serves `/bot<token>/<method>` like the Bot API. Tests push updates, read chats, and script failures."""
@@ -74,7 +106,11 @@ class FakeTelegram:
     # come to a chat sooner than `chat_interval` s after the previous one, is answered 429 with `retry_after`.
     rate_limit: float | None = None
     chat_interval: float | None = None
+    # And, to a chat with a negative id (a group, a supergroup or a channel), at most `group_per_minute` messages
+    # in any 60 s (Telegram's is 20).
+    group_per_minute: int | None = None
     throttled: int = 0  # 429s answered because of the limits above
+    dropped_holds: int = 0  # held calls whose client went away (the bot was killed) before the release
     sent_at: list[float] = field(default_factory=list)  # loop time of every message let through the limits
     calls: list[Call] = field(default_factory=list)
     chats: dict[int, list[Shown]] = field(default_factory=lambda: defaultdict(list))
@@ -84,11 +120,17 @@ class FakeTelegram:
     _delays: dict[str, float] = field(default_factory=dict)
     _window: deque[float] = field(default_factory=deque)  # messages let through in the last second
     _last_to_chat: dict[int, float] = field(default_factory=dict)
+    _to_group: dict[int, deque[float]] = field(default_factory=lambda: defaultdict(deque))  # in the last minute
+    _holds: dict[str, asyncio.Event] = field(default_factory=dict)  # method -> set when released
+    _held: list[Call] = field(default_factory=list)  # calls received while held, not yet answered or dropped
+    _known_chats: dict[int, Chat] = field(default_factory=dict)  # every Chat a test has given
+    _users: dict[int, User] = field(default_factory=dict)  # every User a test has given, by id
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     url: str = ""
+    bot_username: ClassVar[str] = BOT_USERNAME
 
     async def start(self) -> str:
         app = web.Application()
@@ -103,6 +145,8 @@ class FakeTelegram:
         return self.url
 
     async def close(self) -> None:
+        for method in list(self._holds):  # a held call would keep the server from closing
+            self.release(method)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -123,15 +167,32 @@ class FakeTelegram:
         photo: str | None = None,
         caption: str | None = None,
         location: tuple[float, float] | None = None,
+        chat: Chat | None = None,
+        sender_chat: Chat | None = None,
     ) -> dict[str, Any]:
-        message: dict[str, Any] = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": {"id": user.id, "type": "private", "first_name": user.first_name},
-            "from": user.as_json(),
-        }
+        """A message from `user` in their private chat with the bot, or in `chat`. With `sender_chat` it was sent
+        on behalf of a channel or of the group itself (an anonymous admin): `from` is then Telegram's stand-in user.
+        In a chat of type "channel" it is a channel post: no `from`, the channel is the sender."""
+        self._users[user.id] = user
+        message: dict[str, Any] = {"message_id": next(self._message_ids), "date": int(time.time())}
+        if chat is None:
+            message["chat"] = {"id": user.id, "type": "private", "first_name": user.first_name}
+        else:
+            self._known_chats[chat.id] = chat
+            message["chat"] = chat.as_json()
+        if chat is not None and chat.type == "channel":
+            sender_chat = sender_chat or chat
+        elif sender_chat is not None:
+            message["from"] = dict(CHANNEL_BOT if sender_chat.type == "channel" else GROUP_ANONYMOUS_BOT)
+        else:
+            message["from"] = user.as_json()
+        if sender_chat is not None:
+            self._known_chats[sender_chat.id] = sender_chat
+            message["sender_chat"] = sender_chat.as_json()
         if text is not None:
             message["text"] = text
+            if entities := _entities(text):
+                message["entities"] = entities
         if photo is not None:  # Telegram sends every size, smallest first
             message["photo"] = [
                 {"file_id": f"{photo}-{side}", "file_unique_id": f"u{photo}{side}", "width": side, "height": side}
@@ -139,18 +200,24 @@ class FakeTelegram:
             ]
             if caption is not None:
                 message["caption"] = caption
+                if entities := _entities(caption):
+                    message["caption_entities"] = entities
         if location is not None:
             message["location"] = {"latitude": location[0], "longitude": location[1]}
-        return {"message": message}
+        return {"channel_post" if chat is not None and chat.type == "channel" else "message": message}
 
-    def callback_update(self, user: User, shown: Shown, payload: str) -> dict[str, Any]:
+    def callback_update(self, user: User, shown: Shown, payload: str, *, chat: Chat | None = None) -> dict[str, Any]:
+        """`user` pressed a button of `shown`, a message of the bot in their private chat, or in `chat`."""
+        self._users[user.id] = user
+        if chat is not None:
+            self._known_chats[chat.id] = chat
         return {
             "callback_query": {
                 "id": f"cq{next(self._message_ids)}",
                 "from": user.as_json(),
                 "chat_instance": "1",
                 "data": payload,
-                "message": self._message_json(user.id, shown.message_id, shown.text),
+                "message": self._message_json(user.id if chat is None else chat.id, shown.message_id, shown.text),
             }
         }
 
@@ -162,10 +229,26 @@ class FakeTelegram:
         """Hold every answer to `method` for `seconds`, like a slow network."""
         self._delays[method] = seconds
 
+    def hold(self, method: str) -> None:
+        """Receive and record calls of `method` (`calls`, `wait_until` see them) but answer none until `release`.
+        A held call takes effect only when answered: if its client goes away meanwhile (the bot was killed), the
+        call is marked `dropped`, counted in `dropped_holds`, and, e.g., its message never shows in `chats`."""
+        self._holds.setdefault(method, asyncio.Event())
+
+    def release(self, method: str) -> None:
+        """Answer the held calls of `method` (those whose client is still there) and stop holding it."""
+        released = self._holds.pop(method, None)
+        if released is not None:
+            released.set()
+
     # Reading what happened
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         return [call.params for call in self.calls if call.method == method]
+
+    def held_calls(self, method: str | None = None) -> list[Call]:
+        """The calls (of `method`, or of any) waiting for a `release`, oldest first."""
+        return [call for call in self._held if method is None or call.method == method]
 
     async def wait_until(self, condition: Callable[[], object], seconds: float = 10.0) -> None:
         """Return once `condition()` holds (checked after every call), or raise TimeoutError after `seconds`."""
@@ -188,11 +271,33 @@ class FakeTelegram:
         call = Call(method, params, received_at=loop.time())
         self.calls.append(call)
         self._notify()
+        if method in self._holds and not await self._released(request, call, self._holds[method]):
+            call.dropped = True
+            self.dropped_holds += 1
+            self._notify()
+            return _error(499, "Client Closed Request")  # nobody reads it: aiohttp drops it quietly
         try:
             return await self._respond(method, params)
         finally:
             call.answered_at = loop.time()
             self._notify()
+
+    async def _released(self, request: web.Request, call: Call, released: asyncio.Event) -> bool:
+        """Wait for the release of a held call; False if its client went away first."""
+        self._held.append(call)
+        try:
+            while not released.is_set():
+                if _client_gone(request):
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), HOLD_POLL)
+            return not _client_gone(request)
+        except asyncio.CancelledError:  # aiohttp's handler cancellation, if on: the client went away
+            call.dropped = True
+            self.dropped_holds += 1
+            raise
+        finally:
+            self._held.remove(call)
 
     async def _respond(self, method: str, params: dict[str, Any]) -> web.Response:
         if method not in METHODS:
@@ -222,12 +327,21 @@ class FakeTelegram:
         last = self._last_to_chat.get(chat_id)
         if self.chat_interval is not None and last is not None and now - last < self.chat_interval:
             wait = max(wait, last + self.chat_interval - now)
+        per_minute = self.group_per_minute
+        group = self._to_group[chat_id] if per_minute is not None and chat_id < 0 else None
+        if group is not None and per_minute is not None:
+            while group and group[0] <= now - GROUP_WINDOW:
+                group.popleft()
+            if len(group) >= per_minute:
+                wait = max(wait, group[0] + GROUP_WINDOW - now)
         if wait > 0:
             return wait
         if self.rate_limit is not None:
             window.append(now)
         if self.chat_interval is not None:
             self._last_to_chat[chat_id] = now
+        if group is not None:
+            group.append(now)
         self.sent_at.append(now)
         return 0.0
 
@@ -246,7 +360,7 @@ class FakeTelegram:
 
     def _answer(self, method: str, params: dict[str, Any]) -> object:
         if method == "getMe":
-            return {"id": BOT_ID, "is_bot": True, "first_name": "Приёмная", "username": "priemnaya_test_bot"}
+            return {"id": BOT_ID, "is_bot": True, "first_name": "Приёмная", "username": BOT_USERNAME}
         if method == "sendMessage":
             chat_id, text = int(params["chat_id"]), params["text"]
             shown = Shown(next(self._message_ids), text, _buttons(params.get("reply_markup")))
@@ -279,12 +393,23 @@ class FakeTelegram:
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Приёмная"},
+            "chat": self._chat_json(chat_id),
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Приёмная", "username": BOT_USERNAME},
         }
         if text is not None:
             message["text"] = text
         return message
+
+    def _chat_json(self, chat_id: int) -> dict[str, Any]:
+        """The chat as Telegram describes it: a Chat given earlier, else a user's private chat for a positive id."""
+        if (chat := self._known_chats.get(chat_id)) is not None:
+            return chat.as_json()
+        if chat_id > 0:
+            private: dict[str, Any] = {"id": chat_id, "type": "private"}
+            if (user := self._users.get(chat_id)) is not None:
+                private["first_name"] = user.first_name
+            return private
+        return {"id": chat_id, "type": "supergroup" if str(chat_id).startswith("-100") else "group"}
 
     def _notify(self) -> None:
         self._changed.set()
@@ -315,6 +440,29 @@ def _decode(value: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _entities(text: str) -> list[dict[str, Any]]:
+    """The entities Telegram marks in a text: a bot command opening it, and every @username mention; offsets and
+    lengths count UTF-16 code units, as Telegram does."""
+
+    def entity(kind: str, match: re.Match[str]) -> dict[str, Any]:
+        return {"type": kind, "offset": _utf16(text[: match.start()]), "length": _utf16(match[0])}
+
+    found = []
+    if command := COMMAND.match(text):
+        found.append(entity("bot_command", command))
+    found.extend(entity("mention", mention) for mention in MENTION.finditer(text))
+    return found
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _buttons(markup: object) -> list[list[tuple[str, str]]]:
