@@ -70,7 +70,6 @@ FIRST_USER_ID = 500_000
 CREATED = re.compile(r"Обращение принято, его номер — (А-\d{4}-\d{6})")
 NUMBER = re.compile(r"А-\d{4}-\d{6}")
 NOTICE = re.compile(r"Обращение (А-\d{4}-\d{6}): новый этап")
-WRONG_INPUT = "Сейчас нужно другое"  # the wizard's "see the hint above"
 SENDS = frozenset({"sendMessage", "editMessageText"})
 
 START_SPREAD = 10.0  # seconds over which the residents start
@@ -280,10 +279,7 @@ class Resident:
     def _step(self) -> tuple[str, str] | None:
         """What the newest answer in the chat asks for (a notice about an appeal is not an answer); None if it
         asks for nothing this resident understands (yet)."""
-        answers = (shown for shown in reversed(self.chat) if not NOTICE.match(shown.text))
-        shown = next(answers, None)
-        while shown is not None and shown.text.startswith(WRONG_INPUT):  # "see the hint above"
-            shown = next(answers, None)
+        shown = next((shown for shown in reversed(self.chat) if not NOTICE.match(shown.text)), None)
         if shown is None:
             return ("send", "/start")
         text, labels = shown.text, shown.labels
