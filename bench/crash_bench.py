@@ -10,17 +10,20 @@ limits: 30 messages/s, one per second to a chat, 20 a minute to a group.
 
 N scripted residents (starts spread over the first 10 s) each open one appeal through the wizard as a person
 would: /start, "Подать обращение", consent, a topic, a description, no photo, an address, no phone, "Отправить";
-then the number. A resident acts on what the chat shows; after 15 s of silence it presses again, and after 30 s
-it starts over with /start. One who pressed "Отправить" and is then back in the menu without a number looks in
-"Мои обращения" before opening another appeal. As the appeals appear in the database, the bench moves each once
-to "accepted" with the bot's own service, as staff would, and the bot's notifier sends the resident a notice.
+then the number. A resident acts on what the chat shows, 1-2 s after it shows it; after 15 s of silence it does
+the step again, and after another 15 s it starts over with /start. One who pressed "Отправить" and is then back
+in the menu without a number looks in "Мои обращения" before opening another appeal, and one who sees a notice
+about its appeal knows it was filed; both stop there (counted apart: they were never told their number). As the
+appeals appear in the database, the bench moves each once to "accepted" with the bot's own service, as staff
+would, and the bot's notifier sends the resident a notice.
 
 Meanwhile the bot is SIGKILLed at least K times, each time 2-6 s (seeded) after the restarted bot first polled,
-and started again at once; every third kill, when a notice is owed, comes while a notice is being sent (the fake
+and started again at once; while notices are owed, one kill in three comes while a notice is being sent (the fake
 holds sendMessage until one arrives: that send and every reply held with it never reach Telegram). When every
-resident has its number (or has found its appeal in the list), or at `--timeout`, the bench waits for the outbox
-to empty (at most 60 s), stops the bot with SIGTERM and prints the figures. Exit code 1 when a figure marked
-"must be 0" is not; the run's folder with the bot's log is then kept and its path printed.
+resident has its number (or has stopped as above), or at `--timeout`, the bench waits for the outbox to empty
+(at most 60 s), stops the bot with SIGTERM and prints the figures. Exit code 1 when a figure marked "must be 0" is
+not; the run's folder with the bot's log is then kept and its path printed. `--kills 0` runs without kills, to
+tell what the kills cost from what the load alone does.
 """
 
 from __future__ import annotations
@@ -229,8 +232,8 @@ class Resident:
     index: int
     rng: random.Random
     waiting_since: float | None = None  # loop time of the step it waits an answer to; None when not waiting
-    submitted: bool = False  # pressed "Отправить" and has not seen the number since
-    found_in_list: bool = False  # saw its appeal in "Мои обращения", but never the number
+    submitted: bool = False  # pressed "Отправить", and has seen neither the number nor an empty "Мои обращения"
+    learnt_otherwise: bool = False  # saw its appeal in "Мои обращения" or in a notice before it saw the number
     done: bool = False
     steps: int = 0
     repeats: int = 0  # steps done again after REPLY_WAIT s of silence
@@ -253,7 +256,7 @@ class Resident:
             self._do(step)
             answer = await self._next_step(seen, min(REPLY_WAIT, deadline - loop.time()))
             self.waiting_since = None
-            if self.told() or self.found_in_list or loop.time() >= deadline:
+            if self.told() or self.learnt_otherwise or loop.time() >= deadline:
                 self.done = True
                 return
             if answer is None:  # silence: press (or send) again, then start over
@@ -271,6 +274,9 @@ class Resident:
         while asyncio.get_running_loop().time() < deadline:
             if self.told():
                 return ("done", "")
+            if any(NOTICE.match(shown.text) for shown in self.chat):  # it was filed, whatever the bot said
+                self.learnt_otherwise = True
+                return ("done", "")
             if any(not NOTICE.match(shown.text) for shown in self.chat[seen:]) and (step := self._step()):
                 return step
             await asyncio.sleep(LOOK_EVERY)
@@ -284,8 +290,10 @@ class Resident:
             return ("send", "/start")
         text, labels = shown.text, shown.labels
         if any(NUMBER.match(label) for label in labels):  # "Мои обращения" lists an appeal of theirs
-            self.found_in_list = True
+            self.learnt_otherwise = True
             return ("done", "")
+        if text.startswith("У вас пока нет обращений"):
+            self.submitted = False
         for label in ("Отправить", "Без фото", "Готово", "Дороги", "Согласен(на)"):
             if label in labels:
                 return ("press", label)
@@ -313,8 +321,6 @@ class Resident:
                 update = fake.callback_update(self.user, shown, payload)
                 if what == "Отправить":
                     self.submitted = True
-                elif what == "Мои обращения":
-                    self.submitted = False
         if update is None:
             update = fake.message_update(self.user, what if kind == "send" else "/start")
         fake.push(update)
@@ -484,13 +490,13 @@ async def bench(residents_count: int, kills: int, seed: int, limit: float, datab
     drop_database: Callable[[], Awaitable[None]] | None = None
     bot: BotProcess | None = None
     engines: list[AsyncEngine] = []
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Future[object]] = []
     keep = True
     try:
         if database.startswith("postgresql"):
             url, drop_database = await make_postgres_database(database)
         else:
-            url = database or f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}"
+            url = f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}"
         config_path = write_config(directory, fake.url, url)
         config = load_config(config_path, environ={})
         notices = notices_for(config, load_texts(config))
@@ -525,6 +531,7 @@ async def bench(residents_count: int, kills: int, seed: int, limit: float, datab
         tasks.append(killer)
         tasks.append(asyncio.create_task(run.show_progress(began)))
         walked = asyncio.gather(*walking)
+        tasks.append(walked)
         watched: set[asyncio.Future[object]] = {walked, killer}
         while not walked.done() and loop.time() < deadline + 1.0:
             await asyncio.wait(watched, timeout=deadline + 1.0 - loop.time(), return_when=asyncio.FIRST_COMPLETED)
@@ -566,14 +573,15 @@ async def bench(residents_count: int, kills: int, seed: int, limit: float, datab
         return 1 if failed else 0
     except BaseException:
         if bot is not None:
-            print(f"the bench stopped with an error; the bot's log: {bot.log_path}", file=sys.stderr)
+            print(f"the bench was stopped or failed; the bot's log: {bot.log_path}", file=sys.stderr)
         raise
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleaning up short
+        if bot is not None:
+            bot.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if bot is not None:
-            bot.close()
         for engine in engines:
             await engine.dispose()
         await fake.close()
@@ -614,7 +622,10 @@ async def report(
         ("appeals confirmed", f"{confirmed} of {len(run.residents)} residents saw their number"),
         ("residents with a stored appeal never told its number (must be 0)", f"{never_told}"),
         ("residents with more than one stored appeal (must be 0)", f"{more_than_one}"),
-        ("residents who found their appeal only in 'Мои обращения'", f"{sum(r.found_in_list for r in run.residents)}"),
+        (
+            "residents who learnt of their appeal only from a notice or 'Мои обращения'",
+            f"{sum(r.learnt_otherwise and not r.told() for r in run.residents)}",
+        ),
         ("notifications expected", f"{len(staff.moved)}"),
         ("notifications delivered", f"{delivered}"),
         ("notifications lost (must be 0)", f"{lost}"),
@@ -666,4 +677,7 @@ if __name__ == "__main__":
         parser.error("--residents must be at least 1, --kills at least 0 and --timeout positive")
     if args.database and not args.database.startswith("postgresql+asyncpg://"):
         parser.error("--database takes a postgresql+asyncpg:// URL (SQLite is a new file in the run's folder)")
-    sys.exit(asyncio.run(bench(args.residents, args.kills, args.seed, args.timeout, args.database)))
+    try:
+        sys.exit(asyncio.run(bench(args.residents, args.kills, args.seed, args.timeout, args.database)))
+    except KeyboardInterrupt:
+        sys.exit(130)
