@@ -314,12 +314,9 @@ class Notifier:
             lane = self._lanes[key] = asyncio.Lock()
         async with lane:
             for index, message in enumerate(messages):
-                if not await self._send(message):
+                if not await self._send(message):  # only a stored message is rescheduled, and so are those after
                     for later in messages[index + 1 :]:
-                        if later.outbox_id is not None:
-                            self._settle(later, due_at=self._clock(), attempts=later.attempts - 1)
-                        else:
-                            log.warning("%s given up: an earlier message to the chat failed", later)
+                        self._settle(later, due_at=self._clock(), attempts=later.attempts - 1)
                     return
 
     async def _send(self, message: Message) -> bool:

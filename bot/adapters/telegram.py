@@ -286,9 +286,9 @@ class TelegramAdapter:
     async def _process(self, update: Update) -> None:
         try:
             if update.message is not None:
-                await self._on_message(update)
+                await self._on_message(update.update_id, update.message)
             elif update.callback_query is not None:
-                await self._on_button(update, update.callback_query)
+                await self._on_button(update.update_id, update.callback_query)
         except TelegramAPIError as exc:
             log.warning("update %s: %s", update.update_id, exc)
         except Exception:
@@ -305,18 +305,17 @@ class TelegramAdapter:
             committed.set_result(None)
             self._progress.set()
 
-    async def _on_message(self, update: Update) -> None:
-        assert update.message is not None
-        incoming = message_incoming(update.message, self._username, update.update_id)
+    async def _on_message(self, update_id: int, message: Message) -> None:
+        incoming = message_incoming(message, self._username, update_id)
         if incoming is not None:
-            await self._answer(update.update_id, incoming)
+            await self._answer(update_id, incoming)
 
-    async def _on_button(self, update: Update, query: CallbackQuery) -> None:
+    async def _on_button(self, update_id: int, query: CallbackQuery) -> None:
         answering = asyncio.ensure_future(self.bot.answer_callback_query(query.id))  # stops the button spinning
         try:
-            incoming = callback_incoming(query, update.update_id)
+            incoming = callback_incoming(query, update_id)
             if incoming is not None:
-                await self._answer(update.update_id, incoming)
+                await self._answer(update_id, incoming)
         finally:
             try:
                 await answering
