@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import gc
 import itertools
-import os
 import random
 import re
 import shutil
@@ -66,6 +65,7 @@ from storage.db import create_engine, session_factory  # noqa: E402
 from storage.models import Appeal, OutboxMessage, utcnow  # noqa: E402
 from storage.models import Resident as StoredResident  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
+from tests.conftest import spawn_bot  # noqa: E402
 from tests.fake_telegram import FakeTelegram, Shown, User  # noqa: E402
 
 TOKEN = "123456:BENCH"
@@ -115,8 +115,6 @@ class BotProcess:
         self.unexpected_exits = 0
         self._process: asyncio.subprocess.Process | None = None
         self._log: IO[bytes] = log_path.open("ab")
-        environment = {key: value for key, value in os.environ.items() if not key.startswith("PRIEMNAYA_")}
-        self._environment = {**environment, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN}
 
     @property
     def kills(self) -> int:
@@ -134,19 +132,7 @@ class BotProcess:
             self._log.flush()
             life = Life(calls_from=len(self.fake.calls), started_at=loop.time())
             self.lives.append(life)
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "--config",
-                str(self.config),
-                "run",
-                cwd=ROOT,
-                env=self._environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=self._log,
-            )
+            self._process = await spawn_bot(self.config, TOKEN, self._log)
             deadline = loop.time() + STARTUP_LIMIT
             while loop.time() < deadline and self.running:
                 polled = next(

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import pytest
@@ -53,18 +53,34 @@ def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def bot_environment(**variables: str) -> dict[str, str]:
+    """The environment of a bot process a test starts: this shell's, without our variables, plus `variables`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}, **variables}
+
+
 def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m bot ARGS` in a real process, as an operator runs it, without our variables from this shell."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**environment, **(env or {})},
+        env=bot_environment(**(env or {})),
         timeout=120,
         check=False,
+    )
+
+
+async def spawn_bot(config: Path, telegram_token: str, output: int | IO[Any]) -> asyncio.subprocess.Process:
+    """`python -m bot --config CONFIG run` as deployed, with a Telegram token; stdout and stderr go to `output`."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "--config", str(config), "run"),
+        cwd=ROOT,
+        env=bot_environment(PRIEMNAYA_TELEGRAM_TOKEN=telegram_token),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
 
 

@@ -4,11 +4,9 @@ receiving an update and committing it, and between committing and sending the re
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from sqlalchemy import func, select
 
 from storage.db import create_engine, session_factory
 from storage.models import Appeal
-from tests.conftest import ROOT, write_config
+from tests.conftest import spawn_bot, write_config
 from tests.fake_telegram import FakeTelegram, User
 from tests.test_bursts import walk_to_the_summary
 from tests.test_telegram import TOKEN
@@ -45,20 +43,8 @@ class BotProcess:
     async def start(self) -> float:
         """Start the bot; returns the loop time of its first getUpdates call (it is receiving)."""
         polls = len(self.fake.calls_of("getUpdates"))
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
         with self.log.open("a") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "--config",
-                str(self.config),
-                "run",
-                cwd=ROOT,
-                env={**environment, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN},
-                stdout=log,
-                stderr=log,
-            )
+            self.process = await spawn_bot(self.config, TOKEN, log)
         await self.fake.wait_until(lambda: len(self.fake.calls_of("getUpdates")) > polls, seconds=60)
         return [call for call in self.fake.calls if call.method == "getUpdates"][polls].received_at
 

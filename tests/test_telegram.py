@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_a
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
-from tests.conftest import ROOT, stored_resident, write_config
+from tests.conftest import spawn_bot, stored_resident, write_config
 from tests.fake_telegram import FakeTelegram, Shown, User
 
 COMMANDS = {"start": "Начать сначала", "menu": "Главное меню", "help": "Справка", "cancel": "Отменить текущее действие"}
@@ -396,19 +394,7 @@ async def test_run_answers_telegram_and_stops_on_sigterm_without_losing_the_upda
     tmp_path: Path, fake: FakeTelegram
 ) -> None:
     config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3", f'[telegram]\napi_base = "{fake.url}"\n')
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
-        "run",
-        cwd=ROOT,
-        env={**environment, "PRIEMNAYA_TELEGRAM_TOKEN": TOKEN},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_bot(config, TOKEN, asyncio.subprocess.PIPE)
     try:
         await fake.wait_until(lambda: fake.calls_of("getUpdates"), seconds=60)
         fake.delay("sendMessage", 1.0)
