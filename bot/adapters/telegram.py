@@ -43,8 +43,7 @@ TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing.
 TYPING_SHOWN = 4.5  # seconds one "typing..." stays up (Telegram: 5 s, or until the next message)
 RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
-WAIT_FOR_PROGRESS = 0.25  # seconds polling waits for the oldest update in hand to commit before asking again
-POLL_GATHER = 0.01  # seconds polling waits after progress, so that one call confirms several updates
+WAIT_FOR_PROGRESS = 0.25  # seconds polling waits for the updates in hand to commit before asking again
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 EDIT_IMPOSSIBLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
@@ -237,20 +236,19 @@ class TelegramAdapter:
                 if self.handle(update) is None:
                     self._slots.release()
             if self._committed:
-                await self._offset_moved(offset)
+                await self._in_hand_committed()
 
-    async def _offset_moved(self, offset: int | None) -> None:
-        """Wait, before asking again, until the oldest update in hand is committed (the offset can move past
-        it), or WAIT_FOR_PROGRESS s: asking sooner would only bring back the updates in hand, every time."""
+    async def _in_hand_committed(self) -> None:
+        """Wait, before asking again, until the updates in hand are committed (the offset can move past them),
+        or WAIT_FOR_PROGRESS s: asking sooner would only bring back the updates in hand, every time."""
         deadline = asyncio.get_running_loop().time() + WAIT_FOR_PROGRESS
-        while self._confirmable() == offset:
+        while self._committed:
             self._progress.clear()
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
-        await asyncio.sleep(POLL_GATHER)  # let a few more commit: one call confirms them all
 
     async def _serve_webhook(self, stop: asyncio.Event) -> None:
         settings = self.settings
