@@ -102,7 +102,7 @@ class TimedSender:
         self._sender = sender
         self._timing = timing
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
         self._timing.sends.append(time.perf_counter())
         await self._sender.send(chat_id, reply)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import AppealSettings, Config
+from bot.config import Config
 from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
 from bot.core.types import Platform
 from bot.faq.matcher import Thresholds
@@ -21,6 +21,7 @@ from bot.notifier import Notifier, RateLimiter, RetryPolicy
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
 from bot.services.notices import Notices
+from bot.services.toolbox import Services
 from bot.services.working_time import WorkingCalendar
 from bot.supervisor import TaskFactory
 from bot.texts import Texts
@@ -30,18 +31,6 @@ from storage.models import utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """What handlers reach beyond the database: services with state of their own, the rules, the clock."""
-
-    faq: FaqService
-    misses: MissLog
-    appeals: AppealPolicy
-    notices: Notices
-    limits: AppealSettings
-    clock: Callable[[], datetime] = utcnow
 
 
 @dataclass

@@ -11,7 +11,7 @@ import secrets
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -96,6 +96,12 @@ class Message:
     reply: Reply
     outbox_id: int | None = None
     attempts: int = 1  # tries so far, this one included (a stored message counts its claims)
+    memory_id: int = field(default_factory=lambda: secrets.randbits(62))  # a reply kept in memory: its send id
+
+    @property
+    def send_id(self) -> int:
+        """The same for every try of this message (see `Sender.send`)."""
+        return self.outbox_id if self.outbox_id is not None else self.memory_id
 
     def __str__(self) -> str:
         what = f"outbox message {self.outbox_id}" if self.outbox_id is not None else "a reply"
@@ -335,7 +341,7 @@ class Notifier:
             try:
                 if limiter is not None:
                     await limiter.acquire(message.chat_id)
-                await sender.send(message.chat_id, message.reply)
+                await sender.send(message.chat_id, message.reply, message.send_id)
             except RecipientUnreachable as exc:
                 log.info("%s given up: the recipient is unreachable (%s)", message, exc)
                 if message.outbox_id is not None:

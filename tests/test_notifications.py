@@ -46,7 +46,7 @@ class FakeTelegram:
         self.block = block
         self.entered = asyncio.Event()
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
         self.calls += 1
         self.entered.set()
         if self.block is not None:

@@ -34,7 +34,7 @@ class Recipient:
     def __init__(self) -> None:
         self.received: list[tuple[str, float]] = []
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
         self.received.append((chat_id, asyncio.get_running_loop().time()))
 
 

@@ -18,10 +18,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.adapters.telegram import TelegramAdapter, TelegramSender, make_bot, split_text, utf16_length
+from bot.adapters.telegram import TEXT_LIMIT, TelegramAdapter, TelegramSender, make_bot
 from bot.app import Application
 from bot.config import ConfigError, TelegramSettings, load_config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.layout import split_text, utf16_length
 from bot.core.types import Button, Handled, Incoming, Location, Outgoing, Photo, Platform, Reply
 from bot.notifier import RateLimiter
 from bot.services.appeal_stages import AppealStage
@@ -299,7 +300,7 @@ async def test_a_button_press_is_answered_even_when_handling_fails(app: Applicat
 
 
 def test_text_is_split_at_paragraphs_then_lines_then_spaces() -> None:
-    assert split_text("короткий") == ["короткий"]
+    assert split_text("короткий", TEXT_LIMIT) == ["короткий"]
     assert split_text("абв где\n\nжзи клм", limit=10) == ["абв где", "жзи клм"]
     assert split_text("абв\nгде жзи клм", limit=10) == ["абв\nгде", "жзи клм"]
     assert split_text("абвгдежзиклмноп", limit=10) == ["абвгдежзик", "лмноп"]

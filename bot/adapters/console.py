@@ -73,7 +73,7 @@ class ConsoleChat:
             lines += [f"  [{number}] {button.text}" for number, button in enumerate(self._buttons, start=1)]
         return "\n".join(lines)
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
         """Print a notification; the terminal has one resident, so others' notifications cannot be delivered."""
         if chat_id != self.user_id:
             raise RecipientUnreachable(f"console resident {chat_id!r} is not at this terminal")

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from bot.config import TelegramSettings
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.layout import split_text
 from bot.core.types import ChatKind, Handled, Incoming, Keyboard, Location, Photo, Platform, Reply
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,8 @@ class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
+        """Telegram has no way to drop a repeated send, so `send_id` is not used."""
         try:
             await self.show(chat_id, reply)
         except TelegramRetryAfter as exc:
@@ -86,7 +88,7 @@ class TelegramSender:
 
     async def show(self, chat_id: str, reply: Reply) -> None:
         """Send (or edit into) as many messages as the text needs; the buttons go under the last one."""
-        chunks = split_text(reply.text)
+        chunks = split_text(reply.text, TEXT_LIMIT)
         markup = inline_keyboard(reply.buttons)
         edit = reply.edit_message_id
         for number, chunk in enumerate(chunks, start=1):
@@ -427,35 +429,3 @@ def inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
         if kept:
             rows.append(kept)
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units, cut at a paragraph, else a line, else a space, in the latter half."""
-    pieces = []
-    while utf16_length(text) > limit:
-        window = text[: fitting(text, limit)]
-        cut = len(window)
-        for separator in ("\n\n", "\n", " "):
-            at = window.rfind(separator)
-            if at >= len(window) // 2:
-                cut = at
-                break
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n ")
-    pieces.append(text)
-    return pieces
-
-
-def utf16_length(text: str) -> int:
-    """How Telegram counts characters: those outside the BMP (most emoji) count twice."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def fitting(text: str, limit: int) -> int:
-    """How many leading characters of `text` fit in `limit` UTF-16 units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)

@@ -11,7 +11,7 @@ from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services.toolbox import Services
 
 
 @dataclass

@@ -25,11 +25,15 @@ class RecipientUnreachable(DeliveryError):
 
 
 class Sender(Protocol):
-    """What a platform adapter offers the notifier: send one message to a chat, or raise a DeliveryError."""
+    """What a platform adapter offers the notifier: send one message to a chat, or raise a DeliveryError.
+
+    `send_id` is the same for every try of one message (its outbox row, or a number drawn once for a reply kept
+    in memory), so a platform that drops repeated sends (VK's `random_id`) never shows a retried message twice;
+    0 means no such key."""
 
     platform: Platform
 
-    async def send(self, chat_id: str, reply: Reply) -> None: ...
+    async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None: ...
 
 
 class ReplyClaims(Protocol):

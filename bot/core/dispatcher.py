@@ -25,7 +25,7 @@ from storage.repositories import Conversation
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.services.toolbox import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,26 @@
+"""What handlers reach beyond the database: the services with state of their own, the rules, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.config import AppealSettings
+from bot.faq.misses import MissLog
+from bot.faq.service import FaqService
+from bot.services.appeals import AppealPolicy
+from bot.services.notices import Notices
+from storage.models import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Given to every handler in its context; assembled once by `bot.app`."""
+
+    faq: FaqService
+    misses: MissLog
+    appeals: AppealPolicy
+    notices: Notices
+    limits: AppealSettings
+    clock: Callable[[], datetime] = utcnow
