@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class Application:
     config: Config
     engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
     texts: Texts
     services: Services
     dispatcher: Dispatcher
@@ -84,7 +85,7 @@ class Application:
             claims=notifier,
         )
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
-        return cls(config, engine, texts, services, dispatcher, notifier, jobs)
+        return cls(config, engine, sessions, texts, services, dispatcher, notifier, jobs)
 
     def rate_limiter(self, platform: Platform) -> RateLimiter | None:
         """The sending limits bot.toml sets for a platform (none for the console)."""

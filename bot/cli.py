@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bot.config import Config, ConfigError, load_config
+from bot.core.types import Platform
 from bot.texts import TextsError
 
 if TYPE_CHECKING:
     from bot.app import Application
     from bot.core.delivery import Sender
+    from bot.notifier import RateLimiter
     from bot.supervisor import TaskFailed
+    from bot.web import Endpoint
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -112,34 +115,50 @@ class PlatformAdapter(Protocol):
     def sender(self) -> Sender:
         """What the outbox sends this platform's notifications through."""
 
+    def endpoints(self) -> dict[str, Endpoint]:
+        """The paths the bot's web server serves for this platform (its webhook), by path; none when polling."""
+
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and answer updates until `stop` is set, then finish the updates in hand and return."""
 
 
-def telegram_adapter(app: Application) -> PlatformAdapter:
+Paced = tuple[PlatformAdapter, "RateLimiter | None"]  # an adapter, and the limit the notifier keeps for each message
+
+
+def telegram_adapter(app: Application) -> Paced:
     from bot.adapters.telegram import TelegramAdapter
     from handlers.menu import command_menu
 
-    return TelegramAdapter(
-        app.config.settings.telegram, app.dispatcher.feed, app.notifier.deliver, command_menu(app.texts)
+    settings = app.config.settings.telegram
+    adapter = TelegramAdapter(settings, app.dispatcher.feed, app.notifier.deliver, command_menu(app.texts))
+    return adapter, app.rate_limiter(Platform.TELEGRAM)
+
+
+def vk_adapter(app: Application) -> Paced:
+    """VK counts every API request against the community's limit, so its sender paces each request itself."""
+    from bot.adapters.vk import VkAdapter
+    from bot.core.intake import StoredCursor
+
+    settings = app.config.settings.vk
+    adapter = VkAdapter(
+        settings,
+        app.dispatcher.feed,
+        app.notifier.deliver,
+        StoredCursor(app.sessions, f"vk:{settings.group_id}"),
+        app.texts("platform.more_buttons"),
+        limiter=app.rate_limiter(Platform.VK),
     )
+    return adapter, None
 
 
 # Platform name -> how to build its adapter; imported only when the platform has a token.
-ADAPTERS: dict[str, Callable[[Application], PlatformAdapter]] = {"telegram": telegram_adapter}
+ADAPTERS: dict[str, Callable[[Application], Paced]] = {"telegram": telegram_adapter, "vk": vk_adapter}
 
 
 async def run_platforms(config: Config) -> int:
     """Run every platform that has a token, with the background jobs, until SIGTERM or SIGINT."""
-    missing = [name for name in config.enabled_platforms if name not in ADAPTERS]
-    if missing:
-        print(
-            f"error: {', '.join(missing)} configured, but this version has no adapter for it yet; "
-            "remove the token to run without it",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
     from bot.app import Application
+    from bot.web import WebServer
 
     app = await Application.start(config)
     stop = asyncio.Event()
@@ -154,24 +173,41 @@ async def run_platforms(config: Config) -> int:
         loop.add_signal_handler(signal_number, stop.set)
     running: dict[str, asyncio.Task[None]] = {}
     background = start_background(app, give_up)
+    server: WebServer | None = None
+    receiving = asyncio.Event()  # set to stop receiving, once the web server has answered what it was posted
     try:
-        adapters = {name: ADAPTERS[name](app) for name in config.enabled_platforms}
-        for adapter in adapters.values():
-            app.notifier.register(adapter.sender, app.rate_limiter(adapter.sender.platform))
+        adapters: dict[str, PlatformAdapter] = {}
+        for name in config.enabled_platforms:
+            adapters[name], limiter = ADAPTERS[name](app)
+            app.notifier.register(adapters[name].sender, limiter)
+        endpoints: dict[str, Endpoint] = {}
+        for name, adapter in adapters.items():
+            for path, endpoint in adapter.endpoints().items():
+                if path in endpoints:
+                    raise ConfigError(f"{name}: the web path {path} is taken by another platform; give it another")
+                endpoints[path] = endpoint
+        if endpoints:
+            server = WebServer(config.settings.web, endpoints)
+            await server.start()
         # What start-up built (modules, models, the FAQ index) lives as long as the process: keep the garbage
         # collector from walking it again on every full collection, which took 0.1-0.2 s each under load.
         gc.freeze()
-        running = {name: asyncio.create_task(adapter.run(stop)) for name, adapter in adapters.items()}
+        running = {name: asyncio.create_task(adapter.run(receiving)) for name, adapter in adapters.items()}
         log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([*running.values(), stopping], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        stop.set()  # one platform failed (or all stopped): stop the others too
+        if server is not None:  # first stop taking updates over HTTP, answering those being handled
+            await server.stop()
+            server = None
+        receiving.set()  # one platform failed (or all stopped): stop the others too
         app.notifier.stop_waiting()  # replies waiting out a platform's limit are handed back, not awaited
         await asyncio.wait(running.values())
     finally:
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signal_number)
+        if server is not None:
+            await server.stop()
         await stop_background(background)
         await app.close()
     failed = {name: task.exception() for name, task in running.items() if task.exception() is not None}

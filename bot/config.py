@@ -22,13 +22,22 @@ ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "PRIEMNAYA_TELEGRAM_TOKEN": ("telegram", "token"),
     "PRIEMNAYA_TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "PRIEMNAYA_VK_TOKEN": ("vk", "token"),
+    "PRIEMNAYA_VK_GROUP_ID": ("vk", "group_id"),
+    "PRIEMNAYA_VK_SECRET": ("vk", "secret"),
+    "PRIEMNAYA_VK_CONFIRMATION": ("vk", "confirmation"),
+    "PRIEMNAYA_WEB_HOST": ("web", "host"),
+    "PRIEMNAYA_WEB_PORT": ("web", "port"),
     "PRIEMNAYA_DATABASE_URL": ("database", "url"),
     "PRIEMNAYA_DATABASE_PASSWORD": ("database", "password"),
 }
 
 
+# Settings given as numbers; from the environment they come as text.
+NUMERIC_OVERRIDES = frozenset({("vk", "group_id"), ("web", "port")})
+
 TELEGRAM_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+VK_SECRET = re.compile(r"[A-Za-z0-9]{1,50}")  # what VK accepts as a Callback API secret key
 
 
 class ConfigError(Exception):
@@ -187,8 +196,6 @@ class TelegramSettings(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     api_base: str = "https://api.telegram.org"
     webhook_url: str | None = None
-    webhook_listen_host: str = "0.0.0.0"
-    webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = "/telegram"
     webhook_secret: SecretStr | None = None
 
@@ -223,12 +230,49 @@ class TelegramSettings(_Section):
 class VkSettings(_Section):
     token: SecretStr | None = None
     group_id: int | None = Field(default=None, gt=0)
+    mode: Literal["longpoll", "callback"] = "longpoll"
+    api_base: str = "https://api.vk.ru"
+    callback_path: str = "/vk"
+    secret: SecretStr | None = None
+    confirmation: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("callback_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("callback_path must start with '/'")
+        return value
 
     @model_validator(mode="after")
-    def _group_with_token(self) -> VkSettings:
+    def _complete(self) -> VkSettings:
         if self.token is not None and self.group_id is None:
             raise ValueError("group_id is required when a VK token is set (the numeric id of the community)")
+        if self.secret is not None and not VK_SECRET.fullmatch(self.secret.get_secret_value()):
+            raise ValueError("secret must be 1-50 Latin letters and digits, as VK's Callback API settings accept")
+        if self.mode != "callback":
+            return self
+        if self.confirmation is None:
+            raise ValueError(
+                "confirmation is required in callback mode: the string VK shows in the community's Callback API "
+                "settings, which the bot must return"
+            )
+        if self.secret is None:
+            raise ValueError("secret is required in callback mode: the secret key set in the Callback API settings")
         return self
+
+
+class WebSettings(_Section):
+    """The one HTTP server of the bot: Telegram's webhook and VK's Callback API, when they are on."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (it is logged)
 
 
 class Settings(_Section):
@@ -242,6 +286,7 @@ class Settings(_Section):
     staff: StaffSettings = StaffSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +339,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if value:
             target = raw.setdefault(section, {})
             if isinstance(target, dict):
-                target[key] = value
+                numeric = (section, key) in NUMERIC_OVERRIDES and value.strip().isdigit()
+                target[key] = int(value) if numeric else value
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:

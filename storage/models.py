@@ -140,7 +140,7 @@ class AppealAttachment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
     platform: Mapped[str] = mapped_column(String(16))
-    platform_file_id: Mapped[str] = mapped_column(String(255))
+    platform_file_id: Mapped[str] = mapped_column(Text)  # Telegram's file_id; VK: the URL of the largest size
     media_path: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -219,6 +219,17 @@ class ProcessedUpdate(Base):
     platform: Mapped[str] = mapped_column(String(16), primary_key=True)
     update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ReceivingCursor(Base):
+    """How far a platform's stream of updates has been handled and committed (VK's long poll `ts`), so that a
+    restart reads on from there instead of losing what arrived meanwhile."""
+
+    __tablename__ = "receiving_cursors"
+
+    stream: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "vk:<community id>"
+    position: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class AppealReminder(Base):

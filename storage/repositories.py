@@ -21,6 +21,7 @@ from storage.models import (
     OutboxMessage,
     ProcessedUpdate,
     Rating,
+    ReceivingCursor,
     Resident,
     UnmatchedQuestion,
     utcnow,
@@ -372,6 +373,26 @@ class ProcessedUpdateRepository:
         """Drop the records of updates older than any re-delivery (Telegram keeps updates for 24 hours)."""
         result = await self._session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < moment))
         return cast(CursorResult[Any], result).rowcount
+
+
+class ReceivingCursorRepository:
+    """Where each platform stream was read up to."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, stream: str) -> str | None:
+        query = select(ReceivingCursor.position).where(ReceivingCursor.stream == stream)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def set(self, stream: str, position: str, now: datetime) -> None:
+        changed = await self._session.execute(
+            update(ReceivingCursor).where(ReceivingCursor.stream == stream).values(position=position, updated_at=now)
+        )
+        if cast(CursorResult[Any], changed).rowcount == 0 and not await _add_first(
+            self._session, ReceivingCursor(stream=stream, position=position, updated_at=now)
+        ):
+            await self.set(stream, position, now)  # another process stored it first: overwrite it
 
 
 class OutboxRepository:

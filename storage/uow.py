@@ -14,6 +14,7 @@ from storage.repositories import (
     OutboxRepository,
     ProcessedUpdateRepository,
     RatingRepository,
+    ReceivingCursorRepository,
     ReminderRepository,
     ResidentRepository,
     UnmatchedQuestionRepository,
@@ -108,6 +109,10 @@ class UnitOfWork:
     @property
     def processed_updates(self) -> ProcessedUpdateRepository:
         return self._repository(ProcessedUpdateRepository)
+
+    @property
+    def cursors(self) -> ReceivingCursorRepository:
+        return self._repository(ReceivingCursorRepository)
 
     @property
     def reminders(self) -> ReminderRepository:

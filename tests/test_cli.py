@@ -33,10 +33,3 @@ def test_configuration_errors_stop_start_up_with_exit_code_2(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "[database] echo: input should be a valid boolean, got 1" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_a_configured_platform_without_its_adapter_is_refused_clearly(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "sqlite+aiosqlite:///bot.sqlite3", "[vk]\ngroup_id = 1\n")
-    result = run_bot("--config", str(config), "run", env={"PRIEMNAYA_VK_TOKEN": "vk1.a.x"})
-    assert result.returncode == 2
-    assert "vk configured, but this version has no adapter for it yet" in result.stderr

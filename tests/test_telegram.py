@@ -20,13 +20,14 @@ from sqlalchemy import select
 
 from bot.adapters.telegram import TEXT_LIMIT, TelegramAdapter, TelegramSender, make_bot
 from bot.app import Application
-from bot.config import ConfigError, TelegramSettings, load_config
+from bot.config import ConfigError, TelegramSettings, WebSettings, load_config
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.layout import split_text, utf16_length
 from bot.core.types import Button, Handled, Incoming, Location, Outgoing, Photo, Platform, Reply
 from bot.notifier import RateLimiter
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_appeal
+from bot.web import WebServer
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
@@ -118,15 +119,19 @@ async def start(
         seen.append(incoming)
         return await core(incoming)
 
+    port = changes.pop("port", 0)
     adapter = TelegramAdapter(settings_for(fake, **changes), recording_feed, app.notifier.deliver, COMMANDS)
     app.notifier.register(adapter.sender, limiter or RateLimiter(per_second=1000, chat_interval=0.01))
     running = Running(fake, adapter, seen)
+    server = WebServer(WebSettings(host="127.0.0.1", port=port), adapter.endpoints())
+    await server.start()
     stop = asyncio.Event()
     task = asyncio.create_task(running.adapter.run(stop))
     ready = "setWebhook" if changes.get("mode") == "webhook" else "getUpdates"
     await fake.wait_until(lambda: fake.calls_of(ready) or task.done())
 
     async def stopped() -> None:
+        await server.stop()
         stop.set()
         await task
 
@@ -352,8 +357,7 @@ async def test_webhook_checks_the_secret_and_ignores_repeats(app: Application, f
         app,
         mode="webhook",
         webhook_url="https://bot.example.ru/telegram",
-        webhook_listen_host="127.0.0.1",
-        webhook_listen_port=port,
+        port=port,
         webhook_secret=SecretStr(SECRET),
     )
     url = f"http://127.0.0.1:{port}/telegram"

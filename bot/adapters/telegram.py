@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -28,21 +27,18 @@ from pydantic import ValidationError
 
 from bot.config import TelegramSettings
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import split_text
-from bot.core.types import ChatKind, Handled, Incoming, Keyboard, Location, Photo, Platform, Reply
+from bot.core.types import ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
+from bot.web import Endpoint
 
 log = logging.getLogger(__name__)
 
-Feed = Callable[[Incoming], Awaitable[Handled]]
-Deliver = Callable[[Handled], Awaitable[None]]
 CHAT_KINDS = {"private": ChatKind.PRIVATE, "group": ChatKind.GROUP, "supergroup": ChatKind.GROUP}
 
 ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
 CALLBACK_DATA_LIMIT = 64  # bytes of a button's payload
-TYPING_AFTER = 0.5  # seconds of handling after which the resident sees "typing..."
-TYPING_SHOWN = 4.5  # seconds one "typing..." stays up (Telegram: 5 s, or until the next message)
-RECENT_UPDATES = 10_000  # update ids remembered to drop re-deliveries
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
 WAIT_FOR_PROGRESS = 0.25  # seconds polling waits for the updates in hand to commit before asking again
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
@@ -135,16 +131,10 @@ class TelegramAdapter:
         self._commands = dict(commands)  # the command menu: name -> description
         self.bot = make_bot(settings)
         self.sender = TelegramSender(self.bot)
-        self._feed = feed
-        self._deliver = deliver
+        self._intake: Intake[int] = Intake(Platform.TELEGRAM.value, feed, deliver, self._show_typing)
         self._username = ""  # the bot's @username, to tell its commands and mentions in groups from others'
-        self._recent = RecentIds(RECENT_UPDATES)
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._committed: dict[int, asyncio.Future[None]] = {}  # update id -> done once its changes are committed
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._next_update: int | None = None  # one past the newest update received by polling
-        self._progress = asyncio.Event()  # an update in hand was committed
-        self._typing_until: dict[str, float] = {}  # chat -> until when "typing..." shows there
         self._secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -153,7 +143,7 @@ class TelegramAdapter:
             self._username = (await self.bot.me()).username or ""
             await self._register_commands()
             if self.settings.mode == "webhook":
-                await self._serve_webhook(stop)
+                await self._webhook_until(stop)
             else:
                 await self._poll_until(stop)
             await self.wait_idle()
@@ -166,20 +156,12 @@ class TelegramAdapter:
 
     async def wait_idle(self) -> None:
         """Return once no update is being handled."""
-        while self._in_flight:
-            await asyncio.wait(self._in_flight)
+        await self._intake.wait_idle()
 
     def handle(self, update: Update) -> asyncio.Future[None] | None:
         """Start handling an update in its own task; returns a future done once the update is committed, or None
         for an update already seen (a re-delivery)."""
-        if not self._recent.add(update.update_id):
-            log.info("update %s was delivered again: ignored", update.update_id)
-            return None
-        committed = self._committed[update.update_id] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._process(update))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-        return committed
+        return self._intake.begin(update.update_id, lambda: self._process(update))
 
     async def _register_commands(self) -> None:
         commands = [BotCommand(command=name, description=text) for name, text in self._commands.items()]
@@ -210,7 +192,7 @@ class TelegramAdapter:
 
     def _confirmable(self) -> int | None:
         """The offset that confirms every update committed and none still in hand (they have the lowest ids)."""
-        return min(self._committed, default=self._next_update)
+        return min(self._intake.in_hand, default=self._next_update)
 
     async def _poll(self) -> None:
         delay = 1.0
@@ -237,37 +219,34 @@ class TelegramAdapter:
                 self._next_update = update.update_id + 1
                 if self.handle(update) is None:
                     self._slots.release()
-            if self._committed:
+            if self._intake.in_hand:
                 await self._in_hand_committed()
 
     async def _in_hand_committed(self) -> None:
         """Wait, before asking again, until the updates in hand are committed (the offset can move past them),
         or WAIT_FOR_PROGRESS s: asking sooner would only bring back the updates in hand, every time."""
         deadline = asyncio.get_running_loop().time() + WAIT_FOR_PROGRESS
-        while self._committed:
-            self._progress.clear()
+        while self._intake.in_hand:
+            self._intake.progress.clear()
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), remaining)
+                await asyncio.wait_for(self._intake.progress.wait(), remaining)
 
-    async def _serve_webhook(self, stop: asyncio.Event) -> None:
+    def endpoints(self) -> dict[str, Endpoint]:
+        """What the bot's web server serves for Telegram: the webhook, in webhook mode."""
+        return {self.settings.webhook_path: self._on_webhook} if self.settings.mode == "webhook" else {}
+
+    async def _webhook_until(self, stop: asyncio.Event) -> None:
+        """Have Telegram post updates to the web server (serving `endpoints`) until `stop` is set."""
         settings = self.settings
         assert settings.webhook_url is not None  # the config requires it, and the secret, in webhook mode
-        app = web.Application()
-        app.router.add_post(settings.webhook_path, self._on_webhook)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, settings.webhook_listen_host, settings.webhook_listen_port).start()
-            await self.bot.set_webhook(
-                settings.webhook_url, secret_token=self._secret.decode(), allowed_updates=ALLOWED_UPDATES
-            )
-            log.info("webhook set; listening on port %s", settings.webhook_listen_port)
-            await stop.wait()
-        finally:
-            await runner.cleanup()  # stops listening and lets the requests in progress finish
+        await self.bot.set_webhook(
+            settings.webhook_url, secret_token=self._secret.decode(), allowed_updates=ALLOWED_UPDATES
+        )
+        log.info("Telegram webhook set to %s", settings.webhook_url)
+        await stop.wait()
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         if not secrets.compare_digest(request.headers.get(SECRET_HEADER, "").encode(), self._secret):
@@ -291,80 +270,30 @@ class TelegramAdapter:
                 await self._on_button(update.update_id, update.callback_query)
         except TelegramAPIError as exc:
             log.warning("update %s: %s", update.update_id, exc)
-        except Exception:
-            log.exception("update %s failed", update.update_id)
         finally:
-            self._done(update.update_id)
             if self.settings.mode == "polling":
                 self._slots.release()  # taken by `_poll` before it started this update
-
-    def _done(self, update_id: int) -> None:
-        """The update's changes are committed (or it failed for good): Telegram may be told it is done."""
-        committed = self._committed.pop(update_id, None)
-        if committed is not None and not committed.done():
-            committed.set_result(None)
-            self._progress.set()
 
     async def _on_message(self, update_id: int, message: Message) -> None:
         incoming = message_incoming(message, self._username, update_id)
         if incoming is not None:
-            await self._answer(update_id, incoming)
+            await self._intake.answer(update_id, incoming)
 
     async def _on_button(self, update_id: int, query: CallbackQuery) -> None:
         answering = asyncio.ensure_future(self.bot.answer_callback_query(query.id))  # stops the button spinning
         try:
             incoming = callback_incoming(query, update_id)
             if incoming is not None:
-                await self._answer(update_id, incoming)
+                await self._intake.answer(update_id, incoming)
         finally:
             try:
                 await answering
             except TelegramAPIError as exc:
                 log.info("could not answer button press %s: %s", query.id, exc)
 
-    async def _answer(self, update_id: int, incoming: Incoming) -> None:
-        """Feed the core, showing "typing..." if that takes a while; once committed, have the replies delivered."""
-        typing = asyncio.get_running_loop().call_later(TYPING_AFTER, self._typing, incoming.chat_id)
-        try:
-            handled = await self._feed(incoming)
-        finally:
-            typing.cancel()
-        self._done(update_id)
-        await self._deliver(handled)
-
-    def _typing(self, chat_id: str) -> None:
-        """Show "typing..." in the chat, unless it already shows (Telegram keeps it up for TYPING_SHOWN s)."""
-        now = asyncio.get_running_loop().time()
-        if self._typing_until.get(chat_id, 0.0) > now:
-            return
-        if len(self._typing_until) > RECENT_UPDATES:
-            self._typing_until = {chat: until for chat, until in self._typing_until.items() if until > now}
-        self._typing_until[chat_id] = now + TYPING_SHOWN
-        task = asyncio.create_task(self._show_typing(chat_id))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-
     async def _show_typing(self, chat_id: str) -> None:
         with contextlib.suppress(TelegramAPIError):  # only a nicety: the reply itself reports any trouble
             await self.bot.send_chat_action(chat_id=chat_id, action="typing")
-
-
-class RecentIds:
-    """The last `size` ids seen, to tell a re-delivered update from a new one."""
-
-    def __init__(self, size: int) -> None:
-        self._order: deque[int] = deque(maxlen=size)
-        self._seen: set[int] = set()
-
-    def add(self, value: int) -> bool:
-        """Remember `value`; False if it was already remembered."""
-        if value in self._seen:
-            return False
-        if len(self._order) == self._order.maxlen:
-            self._seen.discard(self._order[0])
-        self._order.append(value)
-        self._seen.add(value)
-        return True
 
 
 def message_incoming(message: Message, username: str, update_id: int) -> Incoming | None:

@@ -44,7 +44,8 @@ def keyboard_from_json(rows: list[list[dict[str, str]]] | None) -> Keyboard:
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """A photo as the platform knows it; `file_id` lets the adapter download it later."""
+    """A photo as the platform knows it; `file_id` lets the bot download it later (Telegram's file id; VK: the URL
+    of its largest size)."""
 
     file_id: str
 
