@@ -217,7 +217,9 @@ class Notifier:
             await self._hand_back()
 
     async def deliver_due(self) -> int:
-        """Claim one batch of due messages and deliver it to the end; returns how many were claimed."""
+        """Record what was sent so far, claim one batch of due messages and deliver it to the end; returns how
+        many were claimed."""
+        await self._record()
         claimed = await self._claim(self._batch)
         await asyncio.gather(*(self._send_in_order(lane) for lane in _by_chat(claimed)))
         await self._record()

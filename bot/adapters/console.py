@@ -28,12 +28,13 @@ class ConsoleChat:
         feed: Callable[[Incoming], Awaitable[Sequence[Reply]]],
         user_id: str | None = None,
         display_name: str | None = None,
+        sink: TextIO | None = None,
     ) -> None:
         self._feed = feed
         self.user_id = user_id or getpass.getuser()
         self.display_name = display_name or self.user_id
         self._buttons: list[Button] = []
-        self._sink: TextIO = sys.stdout
+        self._sink: TextIO = sink or sys.stdout  # where notifications are printed
 
     async def say(self, line: str) -> str:
         """Send one typed line to the bot and return what the terminal shows in reply."""
