@@ -72,12 +72,16 @@ def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> s
     )
 
 
-async def spawn_bot(config: Path, telegram_token: str, output: int | IO[Any]) -> asyncio.subprocess.Process:
-    """`python -m bot --config CONFIG run` as deployed, with a Telegram token; stdout and stderr go to `output`."""
+async def spawn_bot(
+    config: Path, telegram_token: str | None, output: int | IO[Any], vk_token: str | None = None
+) -> asyncio.subprocess.Process:
+    """`python -m bot --config CONFIG run` as deployed, with the platforms' tokens; stdout and stderr go to
+    `output`."""
+    tokens = {"PRIEMNAYA_TELEGRAM_TOKEN": telegram_token, "PRIEMNAYA_VK_TOKEN": vk_token}
     return await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bot", "--config", str(config), "run"),
         cwd=ROOT,
-        env=bot_environment(PRIEMNAYA_TELEGRAM_TOKEN=telegram_token),
+        env=bot_environment(**{name: token for name, token in tokens.items() if token}),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=output,
         stderr=output,
