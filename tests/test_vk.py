@@ -315,3 +315,12 @@ def test_vk_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
         load_config(path, environ={"PRIEMNAYA_VK_TOKEN": "vk1.a.secret", "PRIEMNAYA_VK_GROUP_ID": "1"})
     assert "confirmation is required in callback mode" in str(missing.value)
     assert "vk1.a.secret" not in str(missing.value)
+
+
+async def test_an_expired_long_poll_key_loses_no_event(vk: VkRunning) -> None:
+    await vk.push(vk.fake.message_new(ANNA, "/help"))
+    vk.fake.expire_key()  # VK's key expires every few hours: {"failed": 2}, then a new key with the same ts
+    await vk.push(vk.fake.message_new(BORIS, "/help"))
+    await vk.fake.wait_until(lambda: vk.fake.chats[BORIS.id])
+    assert len(vk.fake.calls_of("groups.getLongPollServer")) == 2
+    assert [incoming.user_id for incoming in vk.incoming] == [str(ANNA.id), str(BORIS.id)]

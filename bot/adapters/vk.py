@@ -233,6 +233,7 @@ class VkAdapter:
         self._cursor = cursor
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._batches: deque[tuple[str, list[str]]] = deque()  # (ts the batch was asked with, its event ids)
+        self._stream_ts = ""  # the ts to ask the long poll with next
         self._saved_position: str | None = None
         self._names: OrderedDict[str, str] = OrderedDict()  # user id -> name, for greetings
         self._secret = settings.secret.get_secret_value().encode() if settings.secret else b""
@@ -273,45 +274,53 @@ class VkAdapter:
         if saved is not None:
             log.info("VK long poll reads on from ts %s, where the bot stopped", saved)
             server["ts"] = saved
-        saving = asyncio.create_task(self._save_progress(server))
+        self._stream_ts = str(server["ts"])
+        saving = asyncio.create_task(self._save_progress())
         stopping = asyncio.create_task(stop.wait())
+        delay = 0.5
         try:
-            delay = 0.5
             while not stop.is_set():
-                asking = asyncio.create_task(polling.get_event(server))
-                await asyncio.wait({asking, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not asking.done():
-                    asking.cancel()
-                    await asyncio.wait({asking})
-                    break
                 try:
-                    event = asking.result()
+                    server = await self._next(polling, server, stopping)
                 except VKAPIError as exc:
                     if exc.code == AUTHORIZATION_FAILED:
                         raise
-                    event = {"error": str(exc)}
-                except (ClientError, TimeoutError, ValueError) as exc:
-                    event = {"error": repr(exc)}
-                if "error" in event or ("failed" not in event and "ts" not in event):
-                    log.warning("VK long poll failed (%s); trying again in %g s", event.get("error", event), delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                    server = await self._softly_forever(polling.get_server, stop) or server
+                    error: Exception = exc
+                except (ClientError, TimeoutError, ValueError) as exc:  # the network, or an answer not JSON
+                    error = exc
+                else:
+                    delay = 0.5
                     continue
-                delay = 0.5
-                if "failed" in event:
-                    if event["failed"] == 1:
-                        log.warning("VK long poll: events before ts %s are no longer kept; some were lost", event["ts"])
-                    server = await polling.handle_failed_event(server, event) or await polling.get_server()
-                    continue
-                await self._take(server["ts"], event.get("updates", []))
-                server["ts"] = str(event["ts"])
+                # The server and its ts are kept: a fresh server would start after the events waiting at VK.
+                log.warning("VK long poll failed (%r); trying again in %g s", error, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopping), delay)
+                delay = min(delay * 2, 30.0)
         finally:
             stopping.cancel()
             await self._intake.wait_idle()
             saving.cancel()
             await asyncio.gather(saving, return_exceptions=True)
-            await self._save_position(server)
+            await self._save_position()
+
+    async def _next(self, polling: Polling, server: dict[str, Any], stopping: asyncio.Task[Any]) -> dict[str, Any]:
+        """Ask for the next events and start handling them; returns the server to ask next time."""
+        asking = asyncio.create_task(polling.get_event(server))
+        await asyncio.wait({asking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not asking.done():  # stopping
+            asking.cancel()
+            await asyncio.wait({asking})
+            return server
+        answer = asking.result()
+        if "failed" in answer:  # VK's long poll: 1 history outdated, 2 key expired, 3 information lost
+            if answer["failed"] == 1:
+                log.warning("VK long poll: events before ts %s are no longer kept; some were lost", answer.get("ts"))
+            return await polling.handle_failed_event(server, answer) or await polling.get_server()
+        if "ts" not in answer:
+            raise ValueError(f"unexpected long poll answer: {answer!r}"[:200])
+        await self._take(str(server["ts"]), answer.get("updates") or [])
+        server["ts"] = self._stream_ts = str(answer["ts"])
+        return server
 
     async def _take(self, asked_with: str, updates: list[dict[str, Any]]) -> None:
         """Start the events of one long poll answer, remembering them until they are committed."""
@@ -325,23 +334,23 @@ class VkAdapter:
             keys.append(str(update.get("event_id")))
         self._batches.append((str(asked_with), keys))
 
-    def _position(self, server: dict[str, Any]) -> str:
+    def _position(self) -> str:
         """Where a restart must read on from: the start of the oldest answer with an event still in hand."""
         in_hand = self._intake.in_hand
         while self._batches and not any(key in in_hand for key in self._batches[0][1]):
             self._batches.popleft()
-        return self._batches[0][0] if self._batches else str(server["ts"])
+        return self._batches[0][0] if self._batches else self._stream_ts
 
-    async def _save_progress(self, server: dict[str, Any]) -> None:
+    async def _save_progress(self) -> None:
         """Store the position whenever events were committed (at most a few times a second)."""
         while True:
             await self._intake.progress.wait()
             self._intake.progress.clear()
-            await self._save_position(server)
+            await self._save_position()
             await asyncio.sleep(0.2)
 
-    async def _save_position(self, server: dict[str, Any]) -> None:
-        position = self._position(server)
+    async def _save_position(self) -> None:
+        position = self._position()
         if position == self._saved_position:
             return
         try:
@@ -413,7 +422,7 @@ class VkAdapter:
         incoming = message_incoming(message, self.group_id, key)
         if incoming is None:
             return
-        if incoming.command is not None and incoming.chat_kind is ChatKind.PRIVATE:
+        if incoming.command is not None and incoming.command[0] == "start" and incoming.chat_kind is ChatKind.PRIVATE:
             incoming = dataclasses.replace(incoming, display_name=await self._name(incoming.user_id))
         await self._intake.answer(key, incoming)
 
