@@ -4,7 +4,6 @@ rate limits, waiting out 429s, retrying failures and giving up on residents who 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import secrets
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, Sender
 from bot.core.types import Handled, Reply, keyboard_from_json
+from bot.core.waiting import wait_for_event
 from storage.db import is_outage
 from storage.models import OutboxMessage, utcnow
 from storage.uow import UnitOfWork
@@ -211,8 +211,7 @@ class Notifier:
                 if claim_more:
                     continue
                 busy = self._in_flight or self._holding
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(RENEW_EVERY, idle_timeout) if busy else idle_timeout)
+                await wait_for_event(self._wake, min(RENEW_EVERY, idle_timeout) if busy else idle_timeout)
         finally:
             await self._hand_back()
 
@@ -396,9 +395,7 @@ class Notifier:
         return True
 
     async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self._stopping.is_set()
+        return await wait_for_event(self._stopping, seconds)
 
     def _failed(self, message: Message, error: str) -> None:
         if message.attempts >= self._retry.max_attempts:

@@ -30,6 +30,7 @@ from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import split_text
 from bot.core.types import ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
+from bot.core.waiting import wait_for_event
 from bot.web import Endpoint
 
 log = logging.getLogger(__name__)
@@ -231,8 +232,7 @@ class TelegramAdapter:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._intake.progress.wait(), remaining)
+            await wait_for_event(self._intake.progress, remaining)
 
     def endpoints(self) -> dict[str, Endpoint]:
         """What the bot's web server serves for Telegram: the webhook, in webhook mode."""

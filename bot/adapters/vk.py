@@ -24,6 +24,7 @@ from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import KeyboardLimits, lay_out, split_text
 from bot.core.types import Button, ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
+from bot.core.waiting import wait_for_event
 from bot.notifier import RateLimiter
 from bot.web import Endpoint
 
@@ -293,8 +294,7 @@ class VkAdapter:
                     continue
                 # The server and its ts are kept: a fresh server would start after the events waiting at VK.
                 log.warning("VK long poll failed (%r); trying again in %g s", error, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(stopping), delay)
+                await wait_for_event(stop, delay)
                 delay = min(delay * 2, 30.0)
         finally:
             stopping.cancel()
@@ -375,8 +375,7 @@ class VkAdapter:
             except (ClientError, TimeoutError, ValueError) as exc:
                 error = exc
             log.warning("VK long poll server not reached (%s); trying again in %g s", error, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await wait_for_event(stop, delay)
             delay = min(delay * 2, 30.0)
         return None
 
