@@ -327,8 +327,8 @@ def main() -> None:
     else:
         print(f"limit             {rate:g} messages/s overall, 1 per {chat_interval:g} s per chat")
     print(f"elapsed           {elapsed:.2f} s (ideal {count / rate:.2f} s)")
-    print(f"achieved          {achieved:.1f} messages/s")
-    print(f"share of limit    {share:.1%} (target {TARGET_SHARE:.0%})")
+    print(f"achieved          {achieved:.2f} messages/s")
+    print(f"share of limit    {share:.2%} (target {TARGET_SHARE:.0%})")
     if target is Platform.VK:
         print(f"rate errors       {platform['throttled']} (VK error 6 «Too many requests per second»; target 0)")
     else:

@@ -133,8 +133,13 @@ async def run_bot(
             await answered()
             peak_rss_kb = high_water_mark_kb(process.pid)
             process.send_signal(signal.SIGTERM)
-            if await asyncio.wait_for(process.wait(), 60) != 0:
-                raise SystemExit(f"{bot}: the bot exited with code {process.returncode}")
+            try:
+                async with asyncio.timeout(60):
+                    code = await process.wait()
+            except TimeoutError:
+                raise SystemExit(f"{bot}: the bot was still running 60 s after SIGTERM") from None
+            if code != 0:
+                raise SystemExit(f"{bot}: the bot exited with code {code}")
         finally:
             if process.returncode is None:
                 process.kill()
