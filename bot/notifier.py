@@ -37,18 +37,21 @@ class RateLimiter:
 
     Each interval is measured from the moment the previous send was let through, so however late a timer
     fires, two sends never come closer than the limit allows. The platform counts arrivals, not departures, and
-    the network may bring messages closer together than they left: any one second holds at most one send fewer
-    than the limit (a message's worth of slack), and the interval to one chat gets CHAT_HEADROOM on top.
+    the network may bring messages closer together than they left: at most `per_second` sends go in any window
+    of 1 s + WINDOW_HEADROOM (so a burst that arrives that much closer together still keeps the limit), and the
+    interval to one chat gets CHAT_HEADROOM on top.
     """
 
+    WINDOW_HEADROOM = 0.045  # seconds: the arrival jitter tolerated at the limit; more would cost throughput
     CHAT_HEADROOM = 1.05
 
     def __init__(self, per_second: float, chat_interval: float) -> None:
         self._interval = 1.0 / per_second
-        self._per_second = max(1, math.ceil(per_second) - 1)
+        self._window = 1.0 + self.WINDOW_HEADROOM
+        self._per_second = max(1, math.floor(per_second))
         self._chat_interval = chat_interval * self.CHAT_HEADROOM
         self._next = 0.0
-        self._recent: deque[float] = deque()  # when the sends of the last second were let through
+        self._recent: deque[float] = deque()  # when the sends of the last window were let through
         self._lock = asyncio.Lock()
         self._chats: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # chat -> (its lock, [next allowed time])
 
@@ -61,11 +64,10 @@ class RateLimiter:
             async with self._lock:
                 while True:
                     now = loop.time()
-                    while self._recent and self._recent[0] <= now - 1.0:
+                    while self._recent and self._recent[0] <= now - self._window:
                         self._recent.popleft()
-                    wait = max(
-                        self._next - now, self._recent[0] + 1.0 - now if len(self._recent) >= self._per_second else 0.0
-                    )
+                    full = len(self._recent) >= self._per_second
+                    wait = max(self._next - now, self._recent[0] + self._window - now if full else 0.0)
                     if wait <= 0:
                         break
                     await asyncio.sleep(wait)
