@@ -230,6 +230,7 @@ class VkAdapter:
         self.group_id = settings.group_id
         self.api = make_api(settings)
         self.sender = VkSender(self.api, limiter, more_buttons)
+        self._limiter = limiter
         self._intake: Intake[str] = Intake(Platform.VK.value, feed, deliver, self._show_typing)
         self._cursor = cursor
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -267,7 +268,7 @@ class VkAdapter:
     # Receiving: bots long poll
 
     async def _poll_until(self, stop: asyncio.Event) -> None:
-        polling = Polling(self.api, self.group_id, POLL_WAIT)
+        polling = Polling(self.api, self.group_id, POLL_WAIT, self._limiter)
         server = await self._softly_forever(polling.get_server, stop)
         if server is None:
             return
@@ -459,8 +460,18 @@ class VkAdapter:
 
 
 class Polling(BotPolling):
-    """vkbottle's bots long poll, minus its state file in the working directory: the adapter keeps the position
-    in the database, and only once events are committed."""
+    """vkbottle's bots long poll, minus its state file in the working directory (the adapter keeps the position
+    in the database, and only once events are committed), asking for its server within the community's rate
+    limit (the long poll requests themselves are not API methods and do not count)."""
+
+    def __init__(self, api: API, group_id: int, wait: int, limiter: RateLimiter | None) -> None:
+        super().__init__(api, group_id, wait)
+        self._limiter = limiter
+
+    async def get_server(self) -> dict[str, Any]:
+        if self._limiter is not None:
+            await self._limiter.acquire("")
+        return await super().get_server()
 
     def save_server_ts(self, server: dict[str, Any]) -> None:
         """Never written here (see `VkAdapter._save_position`)."""
