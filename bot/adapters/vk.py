@@ -181,7 +181,7 @@ def sendable(buttons: Keyboard) -> Keyboard:
         kept = []
         for button in row:
             if not button.payload or len(button_payload(button)) > PAYLOAD_LIMIT:
-                log.error("button %r left out: its payload %r is too long for VK", button.text, button.payload)
+                log.error("button %r left out: its payload %r is empty or too long for VK", button.text, button.payload)
                 continue
             kept.append(button)
         if kept:
