@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Config
 from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
 from bot.core.types import Platform
+from bot.desk import StaffBoard, StaffDesk
 from bot.faq.matcher import Thresholds
 from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
@@ -21,6 +22,7 @@ from bot.notifier import Notifier, RateLimiter, RetryPolicy
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
 from bot.services.notices import Notices
+from bot.services.staff import Roster
 from bot.services.toolbox import Services
 from bot.services.working_time import WorkingCalendar
 from bot.supervisor import TaskFactory
@@ -43,6 +45,7 @@ class Application:
     dispatcher: Dispatcher
     notifier: Notifier
     jobs: Jobs
+    _limiters: dict[Platform, RateLimiter] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, config: Config, clock: Callable[[], datetime] = utcnow) -> Application:
@@ -63,6 +66,7 @@ class Application:
             appeals=appeal_policy(config),
             notices=notices_for(config, texts),
             limits=settings.appeals,
+            roster=Roster(settings.staff.members),
             clock=clock,
         )
         delivery = settings.notifications
@@ -88,13 +92,19 @@ class Application:
         return cls(config, engine, sessions, texts, services, dispatcher, notifier, jobs)
 
     def rate_limiter(self, platform: Platform) -> RateLimiter | None:
-        """The sending limits bot.toml sets for a platform (none for the console)."""
-        limits = self.config.settings.notifications
-        if platform is Platform.TELEGRAM:
-            return RateLimiter(limits.telegram_per_second, limits.telegram_chat_interval)
-        if platform is Platform.VK:
-            return RateLimiter(limits.vk_per_second, limits.vk_chat_interval)
-        return None
+        """The sending limits bot.toml sets for a platform (none for the console); one per platform, shared by
+        everything that sends there."""
+        if platform not in self._limiters:
+            limits = self.config.settings.notifications
+            if platform is Platform.TELEGRAM:
+                group_interval = 60.0 / self.config.settings.staff.group_per_minute
+                limiter = RateLimiter(limits.telegram_per_second, limits.telegram_chat_interval, group_interval)
+            elif platform is Platform.VK:
+                limiter = RateLimiter(limits.vk_per_second, limits.vk_chat_interval)
+            else:
+                return None
+            self._limiters[platform] = limiter
+        return self._limiters[platform]
 
     def background_tasks(self) -> dict[str, TaskFactory]:
         """What runs beside the chat for as long as the bot runs, by name: FAQ reloads and misses, the outbox, the
@@ -118,6 +128,20 @@ class Application:
             "outbox": self.notifier.run,
             "scheduler": scheduler,
         }
+
+    def staff_desk(self, board: StaffBoard) -> StaffDesk:
+        """The desk that keeps a topic and card per appeal in the staff group ([staff] topics)."""
+        staff = self.config.settings.staff
+        assert staff.chat_id is not None  # the config requires it with topics
+        return StaffDesk(
+            self.sessions,
+            self.texts,
+            ZoneInfo(self.config.settings.deadlines.timezone),
+            staff.chat_id,
+            board,
+            self.rate_limiter(Platform.TELEGRAM),
+            clock=self.services.clock,
+        )
 
     async def close(self) -> None:
         """Write what is still queued, then release the database."""

@@ -189,6 +189,15 @@ async def run_platforms(config: Config) -> int:
         if endpoints:
             server = WebServer(config.settings.web, endpoints)
             await server.start()
+        if config.settings.staff.topics and "telegram" in adapters:
+            from bot.adapters.telegram import TelegramAdapter
+            from bot.supervisor import supervise
+
+            telegram = adapters["telegram"]
+            assert isinstance(telegram, TelegramAdapter)
+            desk = app.staff_desk(telegram.sender)
+            interval = config.settings.notifications.sweep_interval
+            background.append(asyncio.create_task(supervise("staff desk", lambda: desk.run(interval), give_up)))
         # What start-up built (modules, models, the FAQ index) lives as long as the process: keep the garbage
         # collector from walking it again on every full collection, which took 0.1-0.2 s each under load.
         gc.freeze()

@@ -175,19 +175,42 @@ class RatingSettings(_Section):
         return self
 
 
+class StaffMember(_Section):
+    """One person of the staff roster: who may act on appeals from the staff group."""
+
+    telegram_id: int = Field(gt=0)
+    name: str = Field(min_length=1)
+    role: Literal["operator", "department", "manager", "admin"]
+    departments: list[str] = []  # for the department role: the departments whose appeals they work on
+
+    @model_validator(mode="after")
+    def _departments(self) -> StaffMember:
+        if self.role == "department" and not self.departments:
+            raise ValueError(f"{self.name}: the department role needs its departments")
+        return self
+
+
 class StaffSettings(_Section):
     # Where staff get alerts (deadlines, reopened appeals): a platform and a chat id, e.g. a Telegram group.
     platform: Literal["telegram", "vk", "console"] | None = None
     chat_id: str | None = None
+    # A Telegram forum supergroup as the staff workspace: one topic per appeal, with its card and buttons.
+    topics: bool = False
+    # Messages a minute the bot sends into the staff group (Telegram allows about 20; a new topic counts).
+    group_per_minute: int = Field(default=20, ge=1, le=60)
     # Warn this many working hours before a deadline.
     warn_before_hours: float = Field(default=2.0, ge=0)
     # How often the deadline, rating and auto-close scans run, in seconds.
     scan_interval: float = Field(default=300.0, gt=0)
+    # Who may act on appeals from the staff group, checked by Telegram user id.
+    members: list[StaffMember] = []
 
     @model_validator(mode="after")
     def _both(self) -> StaffSettings:
         if (self.platform is None) != (self.chat_id is None):
             raise ValueError("platform and chat_id go together: set both or neither")
+        if self.topics and self.platform != "telegram":
+            raise ValueError('topics need a Telegram forum supergroup: platform = "telegram" and its chat_id')
         return self
 
 

@@ -45,8 +45,9 @@ class RateLimiter:
     WINDOW_HEADROOM = 0.045  # seconds: the arrival jitter tolerated at the limit; more would cost throughput
     CHAT_HEADROOM = 1.05
 
-    def __init__(self, per_second: float, chat_interval: float) -> None:
+    def __init__(self, per_second: float, chat_interval: float, group_interval: float = 0.0) -> None:
         self._interval = 1.0 / per_second
+        self._group_interval = max(chat_interval, group_interval) * self.CHAT_HEADROOM
         self._window = 1.0 + self.WINDOW_HEADROOM
         self._per_second = max(1, math.floor(per_second))
         self._chat_interval = chat_interval * self.CHAT_HEADROOM
@@ -56,7 +57,10 @@ class RateLimiter:
         self._chats: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # chat -> (its lock, [next allowed time])
 
     async def acquire(self, chat_id: str) -> None:
+        """Wait for a send slot to `chat_id`; a topic "CHAT/THREAD" counts as its group (a negative id), which
+        gets `group_interval` (Telegram: about 20 messages a minute into one group)."""
         loop = asyncio.get_running_loop()
+        chat_id = chat_id.partition("/")[0]
         lock, next_for_chat = self._chats.setdefault(chat_id, (asyncio.Lock(), [0.0]))
         async with lock:
             if next_for_chat[0] > loop.time():
@@ -73,7 +77,8 @@ class RateLimiter:
                     await asyncio.sleep(wait)
                 self._recent.append(now)
                 self._next = now + self._interval
-            next_for_chat[0] = loop.time() + self._chat_interval
+            group = chat_id.startswith("-")
+            next_for_chat[0] = loop.time() + (self._group_interval if group else self._chat_interval)
         if len(self._chats) > 10_000:  # forget idle chats whose interval has passed
             now = loop.time()
             self._chats = {chat: entry for chat, entry in self._chats.items() if entry[0].locked() or entry[1][0] > now}

@@ -1,9 +1,9 @@
 """Platform-free conversations: every handler the bot has, registered on routers."""
 
 from bot.core.routing import Router
-from handlers import appeal_wizard, faq, menu, my_appeals, rating
+from handlers import appeal_wizard, faq, menu, my_appeals, rating, staff
 
 
 def all_routers() -> list[Router]:
     """Every router of the bot, in the order the dispatcher includes them."""
-    return [menu.router, faq.router, appeal_wizard.router, my_appeals.router, rating.router]
+    return [menu.router, faq.router, appeal_wizard.router, my_appeals.router, rating.router, staff.router]

@@ -232,6 +232,22 @@ class ReceivingCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class StaffCard(Base):
+    """An appeal's place in the staff group: its forum topic and the card message in it, and the appeal's
+    `updated_at` the card last showed (an appeal changed since then needs its card brought up to date)."""
+
+    __tablename__ = "staff_cards"
+
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    topic_name: Mapped[str | None] = mapped_column(String(128))
+    topic_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    synced_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]  # a process is bringing the card up to date until then
+
+
 class AppealReminder(Base):
     """A one-off reminder or automatic step taken for an appeal (rating reminder, deadline alert, auto-close).
 

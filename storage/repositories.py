@@ -23,6 +23,7 @@ from storage.models import (
     Rating,
     ReceivingCursor,
     Resident,
+    StaffCard,
     UnmatchedQuestion,
     utcnow,
 )
@@ -162,6 +163,10 @@ class AppealRepository:
         if await _add_first(self._session, AppealCounter(year=year, last_number=1)):
             return 1
         return (await self._session.execute(bump)).scalar_one()  # another transaction started the year first
+
+    async def get(self, appeal_id: int) -> Appeal | None:
+        query = select(Appeal).where(Appeal.id == appeal_id).options(*_appeal_details())
+        return (await self._session.execute(query)).scalar_one_or_none()
 
     async def by_number(self, number: str) -> Appeal | None:
         """The appeal with this number, whoever's it is (for staff)."""
@@ -393,6 +398,54 @@ class ReceivingCursorRepository:
             self._session, ReceivingCursor(stream=stream, position=position, updated_at=now)
         ):
             await self.set(stream, position, now)  # another process stored it first: overwrite it
+
+
+class StaffCardRepository:
+    """Which appeals' cards in the staff group are out of date, and where each card is."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def claim_stale(self, chat_id: str, now: datetime, until: datetime, limit: int) -> list[int]:
+        """Claim (until `until`) the appeals whose card is missing or shows an older state, oldest first, that no
+        other process is bringing up to date; returns their ids."""
+        card = aliased(StaffCard)
+        query = (
+            select(Appeal.id, card.appeal_id)
+            .outerjoin(card, card.appeal_id == Appeal.id)
+            .where(
+                or_(card.appeal_id.is_(None), card.synced_at.is_(None), card.synced_at < Appeal.updated_at),
+                or_(card.claimed_until.is_(None), card.claimed_until < now),
+            )
+            .order_by(Appeal.id)
+            .limit(limit)
+        )
+        claimed = []
+        for appeal_id, known in (await self._session.execute(query)).all():
+            if known is None:
+                if await _add_first(
+                    self._session, StaffCard(appeal_id=appeal_id, chat_id=chat_id, claimed_until=until)
+                ):
+                    claimed.append(appeal_id)
+                continue
+            taken = await self._session.execute(
+                update(StaffCard)
+                .where(
+                    StaffCard.appeal_id == appeal_id,
+                    or_(StaffCard.claimed_until.is_(None), StaffCard.claimed_until < now),
+                )
+                .values(claimed_until=until)
+            )
+            if cast(CursorResult[Any], taken).rowcount:
+                claimed.append(appeal_id)
+        return claimed
+
+    async def get(self, appeal_id: int) -> StaffCard | None:
+        return await self._session.get(StaffCard, appeal_id)
+
+    async def in_thread(self, chat_id: str, thread_id: int) -> StaffCard | None:
+        query = select(StaffCard).where(StaffCard.chat_id == chat_id, StaffCard.thread_id == thread_id)
+        return (await self._session.execute(query)).scalar_one_or_none()
 
 
 class OutboxRepository:

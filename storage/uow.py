@@ -17,6 +17,7 @@ from storage.repositories import (
     ReceivingCursorRepository,
     ReminderRepository,
     ResidentRepository,
+    StaffCardRepository,
     UnmatchedQuestionRepository,
 )
 
@@ -109,6 +110,10 @@ class UnitOfWork:
     @property
     def processed_updates(self) -> ProcessedUpdateRepository:
         return self._repository(ProcessedUpdateRepository)
+
+    @property
+    def staff_cards(self) -> StaffCardRepository:
+        return self._repository(StaffCardRepository)
 
     @property
     def cursors(self) -> ReceivingCursorRepository:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -73,26 +73,62 @@ class TelegramSender:
         self.bot = bot
 
     async def send(self, chat_id: str, reply: Reply, send_id: int = 0) -> None:
-        """Telegram has no way to drop a repeated send, so `send_id` is not used."""
-        try:
-            await self.show(chat_id, reply)
-        except TelegramRetryAfter as exc:
-            raise RetryLater(exc.retry_after, exc.message) from exc
-        except TelegramAPIError as exc:
-            if unreachable(exc):
-                raise RecipientUnreachable(str(exc)) from exc
-            raise DeliveryError(str(exc)) from exc
+        """Telegram has no way to drop a repeated send, so `send_id` is not used. A chat id "CHAT/THREAD" is a
+        topic of a forum supergroup."""
+        chat, _, thread = chat_id.partition("/")
+        async with delivery_errors():
+            await self.show(chat, reply, int(thread) if thread else None)
 
-    async def show(self, chat_id: str, reply: Reply) -> None:
-        """Send (or edit into) as many messages as the text needs; the buttons go under the last one."""
+    async def show(self, chat_id: str, reply: Reply, thread_id: int | None = None) -> str:
+        """Send (or edit into) as many messages as the text needs; the buttons go under the last one, whose id
+        is returned."""
         chunks = split_text(reply.text, TEXT_LIMIT)
         markup = inline_keyboard(reply.buttons)
         edit = reply.edit_message_id
+        last = ""
         for number, chunk in enumerate(chunks, start=1):
             buttons = markup if number == len(chunks) else None
             if number == 1 and edit is not None and await self._edit(chat_id, edit, chunk, buttons):
+                last = edit
                 continue
-            await self.bot.send_message(chat_id=chat_id, text=chunk, reply_markup=buttons)
+            sent = await self.bot.send_message(
+                chat_id=chat_id, text=chunk, reply_markup=buttons, message_thread_id=thread_id
+            )
+            last = str(sent.message_id)
+        return last
+
+    # The staff group's forum topics (`bot.desk.StaffBoard`)
+
+    async def create_topic(self, chat_id: str, name: str) -> int:
+        async with delivery_errors():
+            return (await self.bot.create_forum_topic(chat_id=chat_id, name=name)).message_thread_id
+
+    async def rename_topic(self, chat_id: str, thread_id: int, name: str) -> None:
+        async with delivery_errors():
+            try:
+                await self.bot.edit_forum_topic(chat_id=chat_id, message_thread_id=thread_id, name=name)
+            except TelegramBadRequest as exc:
+                if "TOPIC_NOT_MODIFIED" not in exc.message:
+                    raise
+
+    async def close_topic(self, chat_id: str, thread_id: int, closed: bool) -> None:
+        async with delivery_errors():
+            try:
+                if closed:
+                    await self.bot.close_forum_topic(chat_id=chat_id, message_thread_id=thread_id)
+                else:
+                    await self.bot.reopen_forum_topic(chat_id=chat_id, message_thread_id=thread_id)
+            except TelegramBadRequest as exc:
+                if "TOPIC_NOT_MODIFIED" not in exc.message:
+                    raise
+
+    async def post(self, chat_id: str, thread_id: int, reply: Reply) -> str:
+        async with delivery_errors():
+            return await self.show(chat_id, reply, thread_id)
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> bool:
+        async with delivery_errors():
+            return await self._edit(chat_id, message_id, reply.text, inline_keyboard(reply.buttons))
 
     async def _edit(self, chat_id: str, message_id: str, text: str, markup: InlineKeyboardMarkup | None) -> bool:
         """Edit an earlier message; False when it cannot be edited any more, so a new one is sent instead."""
@@ -109,6 +145,19 @@ class TelegramSender:
                 return False
             raise
         return True
+
+
+@contextlib.asynccontextmanager
+async def delivery_errors() -> AsyncIterator[None]:
+    """Telegram's errors as the notifier's `DeliveryError`s."""
+    try:
+        yield
+    except TelegramRetryAfter as exc:
+        raise RetryLater(exc.retry_after, exc.message) from exc
+    except TelegramAPIError as exc:
+        if unreachable(exc):
+            raise RecipientUnreachable(str(exc)) from exc
+        raise DeliveryError(str(exc)) from exc
 
 
 def unreachable(exc: TelegramAPIError) -> bool:
@@ -314,7 +363,7 @@ def message_incoming(message: Message, username: str, update_id: int) -> Incomin
     return Incoming(
         platform=Platform.TELEGRAM,
         user_id=str(user.id),
-        chat_id=str(message.chat.id),
+        chat_id=chat_address(message),
         text=text,
         photos=photos,
         location=Location(location.latitude, location.longitude) if location is not None else None,
@@ -336,13 +385,20 @@ def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
     return Incoming(
         platform=Platform.TELEGRAM,
         user_id=str(query.from_user.id),
-        chat_id=str(message.chat.id if message is not None else query.from_user.id),
+        chat_id=chat_address(message) if isinstance(message, Message) else str(query.from_user.id),
         payload=query.data,
         message_id=str(message.message_id) if message is not None else None,
         display_name=query.from_user.full_name,
         update_id=str(update_id),
         chat_kind=CHAT_KINDS.get(message.chat.type, ChatKind.CHANNEL) if message is not None else ChatKind.PRIVATE,
     )
+
+
+def chat_address(message: Message) -> str:
+    """Where to answer a message: its chat, or "CHAT/THREAD" for a topic of a forum supergroup."""
+    if message.is_topic_message and message.message_thread_id is not None:
+        return f"{message.chat.id}/{message.message_thread_id}"
+    return str(message.chat.id)
 
 
 def inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:

@@ -1,4 +1,5 @@
-"""The context a handler gets: the incoming message, the resident, their dialog state, and where replies go."""
+"""The context a handler gets: the incoming message, the resident (or the staff member) and their dialog state,
+and where replies go."""
 
 from __future__ import annotations
 
@@ -11,20 +12,16 @@ from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from bot.config import StaffMember
     from bot.services.toolbox import Services
 
 
 @dataclass
-class Context:
+class Replies:
+    """The replies a handler queues for the chat its update came from."""
+
     incoming: Incoming
-    resident: ResidentProfile
-    texts: Texts
-    uow: UnitOfWork
-    services: Services
-    state: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    args: str = ""
-    replies: list[Reply] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list, kw_only=True)
 
     def answer(self, text: str, buttons: Keyboard | list[list[Button]] = ()) -> None:
         """Queue a message to the resident; buttons are rows of `Button`."""
@@ -40,6 +37,17 @@ class Context:
         self.replies.append(
             Reply(text=text, buttons=tuple(tuple(row) for row in buttons), edit_message_id=edit_message_id)
         )
+
+
+@dataclass
+class Context(Replies):
+    resident: ResidentProfile
+    texts: Texts
+    uow: UnitOfWork
+    services: Services
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    args: str = ""
 
     async def resident_id(self) -> int:
         """The resident's id, for records that refer to them; a resident not stored yet is stored now."""
@@ -57,3 +65,14 @@ class Context:
         """Leave any dialog and forget what it gathered."""
         self.state = None
         self.data = {}
+
+
+@dataclass
+class StaffContext(Replies):
+    """An update from the staff group: `member` is the sender as the roster knows them, None for anyone else."""
+
+    member: StaffMember | None
+    texts: Texts
+    uow: UnitOfWork
+    services: Services
+    args: str = ""

@@ -8,16 +8,16 @@ import dataclasses
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.audience import Audience, audience
-from bot.core.context import Context
+from bot.core.context import Context, StaffContext
 from bot.core.delivery import ReplyClaims
-from bot.core.routing import Handler, Router
+from bot.core.routing import Handler, Router, StaffHandler
 from bot.core.types import Handled, Incoming, Outgoing, Platform, Reply, keyboard_to_json
 from bot.texts import Texts
 from storage.db import is_outage
@@ -76,6 +76,7 @@ class Dispatcher:
         self._free_text: Handler | None = None
         self._fallback: Handler | None = None
         self._labels: dict[str, str] = {}  # folded label text -> payload
+        self._staff_buttons: dict[str, StaffHandler] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._known = KnownConversations(remembered)
         for router in routers:
@@ -91,6 +92,10 @@ class Dispatcher:
             if clash:
                 raise ValueError(f"router {router.name!r} registers {sorted(clash)} a second time")
             mine.update(theirs)
+        clash = self._staff_buttons.keys() & router.staff_buttons.keys()
+        if clash:
+            raise ValueError(f"router {router.name!r} registers staff buttons {sorted(clash)} a second time")
+        self._staff_buttons.update(router.staff_buttons)
         for text_key, payload in router.labels.items():
             self._labels[self._texts(text_key).casefold()] = payload
         if router.free_text is not None:
@@ -108,11 +113,21 @@ class Dispatcher:
         When it returns, whatever the update changed is committed, with the replies (unless the platform shows
         them in this process): the platform may be told the update is done, and the replies sent.
         """
-        kind = audience(incoming)
+        kind = audience(incoming, self._services.notices.staff_chat)
+        if kind is Audience.STAFF:
+            return await self._guarded(("staff", incoming.user_id), incoming, self._handle_staff)
         if kind is not Audience.RESIDENT:
             text = self._texts("menu.private_only") if kind is Audience.POINT_TO_PRIVATE else None
             return self._in_memory(incoming, [Reply(text)] if text else [])
-        key = (incoming.platform.value, incoming.user_id)
+        return await self._guarded((incoming.platform.value, incoming.user_id), incoming, self._handle)
+
+    async def _guarded(
+        self,
+        key: tuple[str, str],
+        incoming: Incoming,
+        work: Callable[[tuple[str, str], Incoming], Awaitable[Handled]],
+    ) -> Handled:
+        """Run `work` for one sender's update, after their earlier ones, waiting out database outages."""
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
@@ -120,7 +135,7 @@ class Dispatcher:
             for pause in OUTAGE_PAUSES:
                 try:
                     async with self._slots:
-                        return await self._handle(key, incoming)
+                        return await work(key, incoming)
                 except Exception as exc:
                     self._known.forget(key)
                     if not is_outage(exc):
@@ -155,19 +170,54 @@ class Dispatcher:
                 await uow.residents.save_profile(profile)
             if dialog_changed:
                 await uow.dialogs.save(await ctx.resident_id(), ctx.state, ctx.data)
-            handled = self._in_memory(incoming, ctx.replies)
-            if uow.wrote:  # the update changed something: it must be done once, and its replies must arrive
-                if incoming.update_id is not None:
-                    try:
-                        await uow.processed_updates.record(*self._update_key(incoming), now)
-                    except IntegrityError:  # another process or an earlier life of this one did it first
-                        log.info("update %s was handled elsewhere: not run again", incoming.update_id)
-                        return self._in_memory(incoming, [])
-                handled = await self._stored(uow, incoming, ctx.replies, now)
-            await uow.commit()
-            queued_messages = uow.queued_messages
+            handled = await self._commit(uow, incoming, ctx.replies, now)
+        if handled is None:
+            return self._in_memory(incoming, [])
         self._known.put(key, Conversation(profile, ctx.state, ctx.data))
-        if queued_messages:
+        return handled
+
+    async def _handle_staff(self, key: tuple[str, str], incoming: Incoming) -> Handled:
+        """An update from the staff group: a staff handler by the button's payload; anything else is not for
+        the bot (staff talk among themselves there)."""
+        async with self._uow_factory() as uow:
+            now = self._services.clock()
+            if incoming.update_id is not None and await uow.processed_updates.seen(*self._update_key(incoming)):
+                return self._in_memory(incoming, [])
+            member = self._services.roster.member(incoming.platform.value, incoming.user_id)
+            ctx = StaffContext(incoming, member=member, texts=self._texts, uow=uow, services=self._services)
+            handler = self._staff_button(ctx)
+            if handler is None:
+                return self._in_memory(incoming, [])
+            await handler(ctx)
+            handled = await self._commit(uow, incoming, ctx.replies, now)
+        return handled or self._in_memory(incoming, [])
+
+    def _staff_button(self, ctx: StaffContext) -> StaffHandler | None:
+        payload = ctx.incoming.payload
+        if payload is None:
+            return None
+        parts = payload.split(":")
+        for size in range(len(parts), 0, -1):
+            handler = self._staff_buttons.get(":".join(parts[:size]))
+            if handler is not None:
+                ctx.args = ":".join(parts[size:])
+                return handler
+        return None
+
+    async def _commit(self, uow: UnitOfWork, incoming: Incoming, replies: list[Reply], now: datetime) -> Handled | None:
+        """Commit what the update did. An update that changed something is recorded, so it runs once, and its
+        replies are stored with it; None when it turns out to have run before."""
+        handled = self._in_memory(incoming, replies)
+        if uow.wrote:  # the update changed something: it must be done once, and its replies must arrive
+            if incoming.update_id is not None:
+                try:
+                    await uow.processed_updates.record(*self._update_key(incoming), now)
+                except IntegrityError:  # another process or an earlier life of this one did it first
+                    log.info("update %s was handled elsewhere: not run again", incoming.update_id)
+                    return None
+            handled = await self._stored(uow, incoming, replies, now)
+        await uow.commit()
+        if uow.queued_messages:
             self._on_queued_messages()  # the outbox delivers them now rather than at its next sweep
         return handled
 

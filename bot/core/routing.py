@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.core.context import Context
+    from bot.core.context import Context, StaffContext
 
 Handler = Callable[["Context"], Awaitable[None]]
+StaffHandler = Callable[["StaffContext"], Awaitable[None]]
 
 
 class Router:
@@ -22,6 +23,7 @@ class Router:
         self.free_text: Handler | None = None
         self.fallback: Handler | None = None
         self.labels: dict[str, str] = {}  # text key of a button label -> its payload
+        self.staff_buttons: dict[str, StaffHandler] = {}
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         """Handle "/name args"; commands win over any dialog state (so /start and /cancel always work)."""
@@ -30,6 +32,18 @@ class Router:
     def button(self, *payloads: str) -> Callable[[Handler], Handler]:
         """Handle a button whose payload is `payload` or starts with `payload:` (the rest is `ctx.args`)."""
         return self._register(self.buttons, payloads)
+
+    def staff_button(self, *payloads: str) -> Callable[[StaffHandler], StaffHandler]:
+        """Handle a button pressed in the staff group, by payload prefix like `button`."""
+
+        def decorator(handler: StaffHandler) -> StaffHandler:
+            for payload in payloads:
+                if payload in self.staff_buttons:
+                    raise ValueError(f"router {self.name!r}: staff button {payload!r} already has a handler")
+                self.staff_buttons[payload] = handler
+            return handler
+
+        return decorator
 
     def state(self, *states: str) -> Callable[[Handler], Handler]:
         """Handle any message from a resident whose dialog state is one of `states`."""

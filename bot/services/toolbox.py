@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.config import AppealSettings
@@ -11,6 +11,7 @@ from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
 from bot.services.appeals import AppealPolicy
 from bot.services.notices import Notices
+from bot.services.staff import Roster
 from storage.models import utcnow
 
 
@@ -23,4 +24,5 @@ class Services:
     appeals: AppealPolicy
     notices: Notices
     limits: AppealSettings
+    roster: Roster = field(default_factory=Roster)
     clock: Callable[[], datetime] = utcnow

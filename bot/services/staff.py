@@ -1,0 +1,88 @@
+"""The staff side of an appeal: who may act (the roster), and the card and topic name staff see in their group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.config import StaffMember
+from bot.core.types import Button, Keyboard
+from bot.services.appeal_stages import ALLOWED_MOVES, FINAL_STAGES, STAGES_NEEDING_COMMENT, AppealStage
+from bot.services.notices import STAGE_TEXTS
+from bot.texts import Texts
+from storage.models import Appeal
+
+MOVE = "desk:move"  # button payload desk:move:<number>:<stage>
+TOPIC_NAME_LIMIT = 128  # characters Telegram allows in a topic's name
+# The moves a card offers as one press, in this order (the others need a reason or a text: the coming steps).
+ONE_PRESS_MOVES = (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.CLOSED)
+MOVE_LABELS = {
+    AppealStage.ACCEPTED: "desk.accept",
+    AppealStage.IN_PROGRESS: "desk.take",
+    AppealStage.CLOSED: "desk.close",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """The staff members from bot.toml, by Telegram user id."""
+
+    members: Iterable[StaffMember] = ()
+    _by_id: dict[str, StaffMember] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for member in self.members:
+            self._by_id[str(member.telegram_id)] = member
+
+    def member(self, platform: str, user_id: str) -> StaffMember | None:
+        return self._by_id.get(user_id) if platform == "telegram" else None
+
+
+def topic_name(appeal: Appeal) -> str:
+    """`А-2026-000123 · ЖКХ · ул. Ленина, 5`, within Telegram's limit."""
+    parts = [appeal.number, appeal.category, *([appeal.address] if appeal.address else [])]
+    name = " · ".join(parts)
+    return name if len(name) <= TOPIC_NAME_LIMIT else name[: TOPIC_NAME_LIMIT - 1] + "…"
+
+
+def topic_closed(appeal: Appeal) -> bool:
+    return AppealStage(appeal.stage) in FINAL_STAGES
+
+
+def card_text(texts: Texts, appeal: Appeal, timezone: ZoneInfo) -> str:
+    """Everything staff need to work on the appeal, in one message."""
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(timezone).strftime("%d.%m.%Y %H:%M") if moment is not None else "—"
+
+    if appeal.latitude is not None and appeal.longitude is not None:
+        place = texts("desk.place_point", latitude=appeal.latitude, longitude=appeal.longitude)
+        place += f"\n{appeal.address}" if appeal.address else ""
+    else:
+        place = appeal.address or texts("desk.none")
+    return texts(
+        "desk.card",
+        number=appeal.number,
+        stage=texts(STAGE_TEXTS[AppealStage(appeal.stage)]),
+        category=appeal.category,
+        department=appeal.department,
+        description=appeal.description,
+        place=place,
+        phone=appeal.phone or texts("desk.none"),
+        photos=len(appeal.attachments),
+        first_response=when(appeal.first_response_due_at),
+        resolution=when(appeal.resolution_due_at),
+    )
+
+
+def card_buttons(texts: Texts, appeal: Appeal) -> Keyboard:
+    """The actions the stage machine allows from the appeal's stage, one press each."""
+    allowed = ALLOWED_MOVES[AppealStage(appeal.stage)]
+    row = tuple(
+        Button(texts(MOVE_LABELS[stage]), f"{MOVE}:{appeal.number}:{stage.value}")
+        for stage in ONE_PRESS_MOVES
+        if stage in allowed and stage not in STAGES_NEEDING_COMMENT
+    )
+    return (row,) if row else ()
