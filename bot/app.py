@@ -159,7 +159,8 @@ def load_texts(config: Config) -> Texts:
 def notices_for(config: Config, texts: Texts) -> Notices:
     staff = config.settings.staff
     staff_chat = (staff.platform, staff.chat_id) if staff.platform and staff.chat_id else None
-    return Notices(texts=texts, timezone=ZoneInfo(config.settings.deadlines.timezone), staff_chat=staff_chat)
+    timezone = ZoneInfo(config.settings.deadlines.timezone)
+    return Notices(texts=texts, timezone=timezone, staff_chat=staff_chat, staff_topics=staff.topics)
 
 
 def appeal_policy(config: Config) -> AppealPolicy:

@@ -108,7 +108,7 @@ class Jobs:
     async def _alert(self, uow: UnitOfWork, appeal: Appeal, kind: str, due: datetime, now: datetime) -> int:
         if not await uow.reminders.claim(appeal.id, kind, now):
             return 0
-        text = self.notices.to_staff(
+        await self.notices.to_staff(
             uow,
             ALERT_TEXTS[kind],
             now,
@@ -117,7 +117,6 @@ class Jobs:
             department=appeal.department,
             due=self.notices.when(due),
         )
-        log.warning("staff alert: %s", text)
         return 1
 
     async def _unrated(self, uow: UnitOfWork, appeal: Appeal) -> bool:

@@ -7,7 +7,8 @@ from datetime import datetime
 from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
-from bot.services.appeal_stages import AppealStage
+from bot.services.appeal_stages import FINAL_STAGES, AppealStage
+from bot.services.appeals import RESIDENT_ACTOR, add_note, is_note
 from bot.services.notices import OPEN_APPEAL as OPEN
 from bot.services.notices import STAGE_TEXTS
 from handlers.menu import MAIN_MENU, MY_APPEALS, OPEN_APPEAL
@@ -21,6 +22,9 @@ def stage_name(ctx: Context, stage: str) -> str:
 
 
 BACK_TO_LIST = "my:list"
+ADD = "my:add"  # my:add:<number>: "Дополнить" an appeal
+ADD_CANCEL = "my:add_cancel"
+ADDING = "my:adding"  # dialog state: the next message is the addition
 
 
 @router.button(MY_APPEALS)
@@ -61,10 +65,48 @@ async def open_one(ctx: Context) -> None:
     if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
         await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return
-    ctx.update_card(
-        card(ctx, appeal),
-        [[Button(ctx.texts("my.back"), BACK_TO_LIST)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]],
-    )
+    rows = [[Button(ctx.texts("my.back"), BACK_TO_LIST)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]]
+    if AppealStage(appeal.stage) not in FINAL_STAGES:
+        rows.insert(0, [Button(ctx.texts("my.add"), f"{ADD}:{appeal.number}")])
+    ctx.update_card(card(ctx, appeal), rows)
+
+
+@router.button(ADD)
+async def add(ctx: Context) -> None:
+    """ "Дополнить": the resident's next message goes to the appeal, and to the staff working on it."""
+    resident_id = ctx.resident.id
+    appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, ctx.args)
+    if appeal is None or AppealStage(appeal.stage) in FINAL_STAGES:
+        await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
+        return
+    ctx.set_state(ADDING, number=appeal.number)
+    ctx.answer(ctx.texts("my.add_prompt", number=appeal.number), [[Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]])
+
+
+@router.button(ADD_CANCEL)
+async def add_cancelled(ctx: Context) -> None:
+    ctx.clear_state()
+    await show_list(ctx, ctx.texts("my.list"), in_place=False)
+
+
+@router.state(ADDING)
+async def adding(ctx: Context) -> None:
+    text = (ctx.incoming.text or "").strip()
+    resident_id = ctx.resident.id
+    number = str(ctx.data.get("number", ""))
+    appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, number)
+    if appeal is None:
+        ctx.clear_state()
+        await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
+        return
+    if not text:
+        ctx.answer(ctx.texts("my.add_text_only"), [[Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]])
+        return
+    now = ctx.services.clock()
+    await add_note(ctx.uow, appeal, text, actor=RESIDENT_ACTOR, now=now, visible_to_resident=True)
+    await ctx.services.notices.to_staff(ctx.uow, "desk.resident_added", now, appeal, number=appeal.number, text=text)
+    ctx.clear_state()
+    ctx.answer(ctx.texts("my.added", number=appeal.number), [[Button(ctx.texts("faq.main_menu"), MAIN_MENU)]])
 
 
 def card(ctx: Context, appeal: Appeal) -> str:
@@ -72,6 +114,12 @@ def card(ctx: Context, appeal: Appeal) -> str:
     lines = []
     for event in appeal.events:  # every move is shown; a staff comment only when meant for the resident
         at = f"{event.created_at.astimezone(zone):%d.%m.%Y %H:%M}"
+        if is_note(event):  # a message: staff notes are never shown, messages to and from the resident are
+            if event.visible_to_resident:
+                key = "my.event_added" if event.actor == RESIDENT_ACTOR else "my.event_message"
+                lines.append(ctx.texts(key, at=at))
+                lines.append(f"   {event.comment}")
+            continue
         if event.department:
             lines.append(ctx.texts("my.event_routed", at=at, department=event.department))
         else:

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from bot.core.context import StaffContext
 from bot.core.routing import Router
+from bot.core.types import Button
 from bot.services.appeal_stages import AppealStage, DomainError
-from bot.services.appeals import move_appeal
+from bot.services.appeals import add_note, is_note, move_appeal
+from bot.services.notices import OPEN_APPEAL
 from bot.services.staff import MOVE
+
+SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
+KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 
 router = Router("staff")
 
@@ -35,3 +40,52 @@ async def move(ctx: StaffContext) -> None:
         ctx.answer(ctx.texts("desk.not_possible", reason=str(exc)))
         return
     ctx.answer(ctx.texts("desk.done", number=appeal.number, stage=ctx.services.notices.stage_name(appeal.stage)))
+
+
+@router.staff_message()
+async def written(ctx: StaffContext) -> None:
+    """A message in an appeal's topic. A reply to the card is meant for the resident: it is previewed with
+    "Отправить" / "Отмена" first. Anything else is an internal note in the appeal's history."""
+    chat, _, thread = ctx.incoming.chat_id.partition("/")
+    if ctx.member is None or ctx.incoming.on_behalf_of_chat or not thread.isdigit() or not ctx.incoming.text:
+        return  # not the bot's business: the General topic, or someone the roster does not know
+    card = await ctx.uow.staff_cards.in_thread(chat, int(thread))
+    appeal = None if card is None else await ctx.uow.appeals.get(card.appeal_id)
+    if card is None or appeal is None:
+        return
+    to_resident = card.message_id is not None and ctx.incoming.reply_to == card.message_id
+    note = await add_note(
+        ctx.uow,
+        appeal,
+        ctx.incoming.text,
+        actor=f"staff:{ctx.member.name}",
+        now=ctx.services.clock(),
+        visible_to_resident=False,
+    )
+    if to_resident:
+        buttons = [
+            [Button(ctx.texts("desk.send"), f"{SEND}:{note.id}"), Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")]
+        ]
+        ctx.answer(ctx.texts("desk.preview", number=appeal.number, text=ctx.incoming.text), buttons)
+
+
+@router.staff_button(SEND, KEEP)
+async def decided(ctx: StaffContext) -> None:
+    """The operator decided on a previewed message: send it to the resident, or keep it as a note."""
+    who = actor(ctx)
+    event = await ctx.uow.appeals.event(int(ctx.args)) if ctx.args.isdigit() else None
+    if who is None or event is None or not is_note(event):
+        return
+    appeal = await ctx.uow.appeals.get(event.appeal_id)
+    if appeal is None or event.visible_to_resident:
+        ctx.update_card(ctx.texts("desk.already_sent"))
+        return
+    if ctx.incoming.payload is not None and ctx.incoming.payload.startswith(KEEP):
+        ctx.update_card(ctx.texts("desk.kept", text=event.comment))
+        return
+    event.visible_to_resident = True
+    notices = ctx.services.notices
+    text = ctx.texts("notify.staff_message", number=appeal.number, department=appeal.department, text=event.comment)
+    buttons = ((Button(ctx.texts("notify.open_card"), f"{OPEN_APPEAL}:{appeal.number}"),),)
+    await notices.to_resident(ctx.uow, appeal, text, buttons, ctx.services.clock())
+    ctx.update_card(ctx.texts("desk.sent", text=event.comment))

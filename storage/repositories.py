@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased, selectinload
 from storage.models import (
     Appeal,
     AppealCounter,
+    AppealEvent,
     AppealReminder,
     DialogState,
     OutboxMessage,
@@ -163,6 +164,15 @@ class AppealRepository:
         if await _add_first(self._session, AppealCounter(year=year, last_number=1)):
             return 1
         return (await self._session.execute(bump)).scalar_one()  # another transaction started the year first
+
+    async def add_event(self, event: AppealEvent) -> int:
+        """Record an event of an appeal; returns its id."""
+        self._session.add(event)
+        await self._session.flush()
+        return event.id
+
+    async def event(self, event_id: int) -> AppealEvent | None:
+        return await self._session.get(AppealEvent, event_id)
 
     async def get(self, appeal_id: int) -> Appeal | None:
         query = select(Appeal).where(Appeal.id == appeal_id).options(*_appeal_details())

@@ -374,6 +374,7 @@ def message_incoming(message: Message, username: str, update_id: int) -> Incomin
         on_behalf_of_chat=message.sender_chat is not None,
         for_another_bot=bool(addressee) and addressee.casefold() != username.casefold(),
         mentions_bot=bool(username and text and f"@{username}".casefold() in text.casefold()),
+        reply_to=explicit_reply(message),
     )
 
 
@@ -392,6 +393,15 @@ def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
         update_id=str(update_id),
         chat_kind=CHAT_KINDS.get(message.chat.type, ChatKind.CHANNEL) if message is not None else ChatKind.PRIVATE,
     )
+
+
+def explicit_reply(message: Message) -> str | None:
+    """The message this one replies to, if the sender chose it: in a forum topic every message also points at
+    the service message that opened the topic, which is not a reply anyone chose."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    return str(replied.message_id)
 
 
 def chat_address(message: Message) -> str:

@@ -77,6 +77,7 @@ class Dispatcher:
         self._fallback: Handler | None = None
         self._labels: dict[str, str] = {}  # folded label text -> payload
         self._staff_buttons: dict[str, StaffHandler] = {}
+        self._staff_text: StaffHandler | None = None
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._known = KnownConversations(remembered)
         for router in routers:
@@ -96,6 +97,10 @@ class Dispatcher:
         if clash:
             raise ValueError(f"router {router.name!r} registers staff buttons {sorted(clash)} a second time")
         self._staff_buttons.update(router.staff_buttons)
+        if router.staff_text is not None:
+            if self._staff_text is not None:
+                raise ValueError(f"router {router.name!r}: staff messages are handled twice")
+            self._staff_text = router.staff_text
         for text_key, payload in router.labels.items():
             self._labels[self._texts(text_key).casefold()] = payload
         if router.free_text is not None:
@@ -177,8 +182,7 @@ class Dispatcher:
         return handled
 
     async def _handle_staff(self, key: tuple[str, str], incoming: Incoming) -> Handled:
-        """An update from the staff group: a staff handler by the button's payload; anything else is not for
-        the bot (staff talk among themselves there)."""
+        """An update from the staff group: a staff handler by the button's payload, or the one for messages."""
         async with self._uow_factory() as uow:
             now = self._services.clock()
             if incoming.update_id is not None and await uow.processed_updates.seen(*self._update_key(incoming)):
@@ -195,7 +199,7 @@ class Dispatcher:
     def _staff_button(self, ctx: StaffContext) -> StaffHandler | None:
         payload = ctx.incoming.payload
         if payload is None:
-            return None
+            return self._staff_text if ctx.incoming.text else None
         parts = payload.split(":")
         for size in range(len(parts), 0, -1):
             handler = self._staff_buttons.get(":".join(parts[:size]))

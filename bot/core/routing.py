@@ -24,6 +24,7 @@ class Router:
         self.fallback: Handler | None = None
         self.labels: dict[str, str] = {}  # text key of a button label -> its payload
         self.staff_buttons: dict[str, StaffHandler] = {}
+        self.staff_text: StaffHandler | None = None
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         """Handle "/name args"; commands win over any dialog state (so /start and /cancel always work)."""
@@ -41,6 +42,17 @@ class Router:
                 if payload in self.staff_buttons:
                     raise ValueError(f"router {self.name!r}: staff button {payload!r} already has a handler")
                 self.staff_buttons[payload] = handler
+            return handler
+
+        return decorator
+
+    def staff_message(self) -> Callable[[StaffHandler], StaffHandler]:
+        """Handle a message written in the staff group (text or a photo with a caption)."""
+
+        def decorator(handler: StaffHandler) -> StaffHandler:
+            if self.staff_text is not None:
+                raise ValueError(f"router {self.name!r}: staff messages already have a handler")
+            self.staff_text = handler
             return handler
 
         return decorator

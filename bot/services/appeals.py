@@ -157,6 +157,31 @@ async def route_appeal(
     return appeal
 
 
+def is_note(event: AppealEvent) -> bool:
+    """A message in the appeal's history, not a move: a staff note (for staff only), a staff message to the
+    resident, or the resident's addition."""
+    return event.from_stage is not None and event.from_stage == event.to_stage
+
+
+async def add_note(
+    uow: UnitOfWork, appeal: Appeal, text: str, *, actor: str, now: datetime, visible_to_resident: bool
+) -> AppealEvent:
+    """Write a message into the appeal's history without moving it."""
+    if not text.strip():
+        raise DomainError("the text is empty")
+    event = AppealEvent(
+        appeal_id=appeal.id,
+        actor=actor,
+        from_stage=appeal.stage,
+        to_stage=appeal.stage,
+        comment=text,
+        visible_to_resident=visible_to_resident,
+        created_at=now,
+    )
+    await uow.appeals.add_event(event)
+    return event
+
+
 async def overdue_appeals(uow: UnitOfWork, now: datetime, department: str | None = None) -> list[Appeal]:
     """Appeals past their first-response or resolution deadline at `now`."""
     return await uow.appeals.search(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -11,6 +12,8 @@ from bot.services.appeal_stages import AppealStage, StageMove
 from bot.texts import Texts
 from storage.models import Appeal, OutboxMessage
 from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 RATE = "rate"  # button payload rate:<number>:<score>
 OPEN_APPEAL = "my:open"  # button payload my:open:<number>
@@ -32,6 +35,7 @@ class Notices:
     texts: Texts
     timezone: ZoneInfo
     staff_chat: tuple[str, str] | None = None
+    staff_topics: bool = False  # the staff chat is a forum with a topic per appeal
 
     def stage_name(self, stage: str) -> str:
         return self.texts(STAGE_TEXTS[AppealStage(stage)])
@@ -73,11 +77,19 @@ class Notices:
             )
         )
 
-    def to_staff(self, uow: UnitOfWork, key: str, now: datetime, appeal: Appeal | None = None, **values: object) -> str:
-        """Queue an alert for the staff chat (if one is configured); returns the text, for the log."""
+    async def to_staff(
+        self, uow: UnitOfWork, key: str, now: datetime, appeal: Appeal | None = None, **values: object
+    ) -> str:
+        """Queue an alert for the staff chat, into the appeal's topic where it has one. Always logged at WARNING
+        (by its kind and the appeal's number: the text may quote the resident), so that with no staff chat
+        configured it is not lost. Returns the text."""
         text = self.texts(key, **values)
+        log.warning("staff alert %s: appeal %s", key, appeal.number if appeal is not None else "-")
         if self.staff_chat is not None:
             platform, chat_id = self.staff_chat
+            card = await uow.staff_cards.get(appeal.id) if appeal is not None and self.staff_topics else None
+            if card is not None and card.thread_id is not None:
+                chat_id = f"{chat_id}/{card.thread_id}"
             uow.outbox.add(
                 OutboxMessage(
                     platform=platform,

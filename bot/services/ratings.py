@@ -50,7 +50,7 @@ async def reopen(uow: UnitOfWork, notices: Notices, resident_id: int, number: st
     await move_appeal(
         uow, notices, number, AppealStage.IN_PROGRESS, actor=RESIDENT_ACTOR, now=now, comment=rating.comment
     )
-    notices.to_staff(
+    await notices.to_staff(
         uow,
         "staff.reopened",
         now,

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from importlib.metadata import version
 from zoneinfo import ZoneInfo
+
+import holidays
+
+log = logging.getLogger(__name__)
+
+PACKAGE = f"holidays {version('holidays')}"  # where the country calendars come from, for the log
+
+_Year = tuple[frozenset[date], frozenset[date]]  # a year of a country's calendar: its days off, its working days
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +25,11 @@ class WorkingCalendar:
 
     Day boundaries are wall-clock times in `timezone`, hours are real elapsed time, and every result is in `timezone`.
     A working period runs from `day_start` inclusive to `day_end` exclusive.
+
+    `country_calendar`, a country code such as "RU", adds that country's production calendar from the `holidays`
+    package: its public holidays and the days off moved by decree are days off, the weekend days it makes working
+    days are working days. `holidays` and `extra_work_days` still apply on top and win over it. A year the package
+    has no data for falls back to `work_days` and the two lists, with a warning logged once for that year.
     """
 
     timezone: ZoneInfo
@@ -22,6 +38,9 @@ class WorkingCalendar:
     day_end: time = time(18)
     holidays: frozenset[date] = frozenset()
     extra_work_days: frozenset[date] = frozenset()  # Saturdays made working days by government decree
+    country_calendar: str | None = None
+    # The country calendar's (days off, working days) by year, filled in on first use of a year.
+    _years: dict[int, _Year] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.work_days or not self.work_days <= set(range(1, 8)):
@@ -30,9 +49,23 @@ class WorkingCalendar:
             raise ValueError(f"day_start {self.day_start} must be earlier than day_end {self.day_end}")
         if both := self.holidays & self.extra_work_days:
             raise ValueError(f"dates both holidays and extra work days: {', '.join(map(str, sorted(both)))}")
+        if self.country_calendar is not None and self.country_calendar not in _known_countries():
+            raise ValueError(f"no production calendar for the country code {self.country_calendar!r}")
 
     def is_working_day(self, day: date) -> bool:
-        return day in self.extra_work_days or (day.isoweekday() in self.work_days and day not in self.holidays)
+        if day in self.extra_work_days:
+            return True
+        if day in self.holidays:
+            return False
+        if self.country_calendar is not None:
+            if (year := self._years.get(day.year)) is None:
+                year = self._years[day.year] = _load_country_year(self.country_calendar, day.year)
+            days_off, working_days = year
+            if day in working_days:
+                return True
+            if day in days_off:
+                return False
+        return day.isoweekday() in self.work_days
 
     def is_working_time(self, moment: datetime) -> bool:
         moment = _require_aware(moment).astimezone(UTC)
@@ -99,6 +132,50 @@ class WorkingCalendar:
                 if end > since:
                     yield max(begin, since), end
             day += timedelta(days=1)
+
+
+def _load_country_year(country: str, year: int) -> _Year:
+    """A year of the country's production calendar: the days off and the weekend days that are worked."""
+    calendar = holidays.country_holidays(country, years=year)
+    if not calendar.start_year <= year <= calendar.end_year:
+        log.warning(
+            "The package %s has no %s calendar for %d: only work_days and the [deadlines] lists count",
+            PACKAGE,
+            country,
+            year,
+        )
+        return frozenset(), frozenset()
+    decreed_until = _decreed_until(country)
+    if decreed_until is not None and year > decreed_until:
+        log.warning(
+            "The package %s knows the %s holidays of %d but not the days off moved by decree (it has them up to "
+            "%d): list them in [deadlines] holidays and extra_work_days, or upgrade the package",
+            PACKAGE,
+            country,
+            year,
+            decreed_until,
+        )
+    return (
+        frozenset(day for day in calendar if day.year == year),
+        frozenset(day for day in calendar.weekend_workdays if day.year == year),
+    )
+
+
+@cache
+def _known_countries() -> frozenset[str]:
+    return frozenset(holidays.list_supported_countries())
+
+
+@cache
+def _decreed_until(country: str) -> int | None:
+    """The last year for which the package has a country's special days off (moved by decree), if it has any."""
+    calendar = holidays.country_holidays(country)
+    years = [
+        year
+        for name in ("special_public_holidays", "special_public_holidays_observed")
+        for year in getattr(calendar, name, {})
+    ]
+    return max(years, default=None)
 
 
 def _require_aware(moment: datetime) -> datetime:

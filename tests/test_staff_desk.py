@@ -1,0 +1,237 @@
+"""The staff workspace in a Telegram forum supergroup, end to end through unmodified aiogram and the fake Bot API:
+a topic and card per appeal, kept up to date; actions on the card by roster members only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.adapters.telegram import TelegramSender, make_bot
+from bot.app import Application
+from bot.config import Config, load_config
+from bot.desk import StaffDesk
+from bot.notifier import RateLimiter
+from bot.services.appeal_stages import AppealStage
+from bot.services.appeals import AppealDraft, move_appeal, open_appeal
+from storage.models import Appeal, AppealEvent, OutboxMessage, StaffCard
+from storage.uow import UnitOfWork
+from tests.conftest import stored_resident, write_config
+from tests.fake_telegram import Chat, FakeTelegram, User
+from tests.test_telegram import Running, settings_for, start
+
+STAFF = Chat(-1001234567890, "supergroup", "Центр обратной связи", is_forum=True)
+OLGA = User(3001, "Ольга")  # an operator on the roster
+MALLORY = User(3002, "Мэллори")  # in the group, not on the roster
+ROSTER = f"""
+[staff]
+platform = "telegram"
+chat_id = "{STAFF.id}"
+topics = true
+[[staff.members]]
+telegram_id = {OLGA.id}
+name = "Ольга Смирнова"
+role = "operator"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return load_config(write_config(tmp_path, database_url, ROSTER), environ={})
+
+
+@pytest.fixture
+async def telegram(app: Application, fake: FakeTelegram) -> AsyncIterator[Running]:
+    fake.add_chat(STAFF)
+    running, stopped = await start(fake, app)
+    yield running
+    await stopped()
+
+
+def desk_for(app: Application, fake: FakeTelegram, limiter: RateLimiter | None = None) -> StaffDesk:
+    """The app's desk on the fake, with the group's limit scaled down from 20 a minute, unless a test sets one."""
+    board = TelegramSender(make_bot(settings_for(fake)))
+    limiter = limiter or RateLimiter(per_second=1000, chat_interval=0.0, group_interval=0.01)
+    timezone = app.services.notices.timezone
+    return StaffDesk(app.sessions, app.texts, timezone, str(STAFF.id), board, limiter, clock=app.services.clock)
+
+
+async def new_appeal(app: Application, user: str = "42", address: str | None = "ул. Ленина, 5") -> str:
+    async with UnitOfWork(app.sessions) as uow:
+        resident = await stored_resident(uow, "telegram", user)
+        draft = AppealDraft("ЖКХ", "Не работает лифт в подъезде 2", address=address, phone="+79123456789")
+        appeal = await open_appeal(uow, app.services.appeals, resident, "telegram", draft, app.services.clock())
+        await uow.commit()
+        return appeal.number
+
+
+async def press(running: Running, user: User, label: str, thread: int) -> None:
+    fake = running.fake
+    [topic] = [topic for topic in fake.topics[STAFF.id] if topic.message_thread_id == thread]
+    card = next(message for message in reversed(topic.messages) if label in message.labels)
+    payload = next(payload for row in card.buttons for text, payload in row if text == label)
+    update_id = fake.push(fake.callback_update(user, card, payload, chat=STAFF))
+    await fake.wait_until(lambda: fake.confirmed_below > update_id)
+    await running.adapter.wait_idle()
+
+
+async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: Application, telegram: Running) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    desk = desk_for(app, fake)
+    assert await desk.sync_due() == 1
+    assert await desk.sync_due() == 0  # up to date: nothing to do, and no second topic
+    [topic] = fake.topics[STAFF.id]
+    assert topic.name == f"{number} · ЖКХ · ул. Ленина, 5"
+    [card] = topic.messages
+    assert card.text.startswith(f"Обращение {number} · Новое, ждёт регистрации\nТема: ЖКХ\nОтдел: Отдел ЖКХ")
+    assert "Телефон: +79123456789" in card.text
+    assert card.labels == ["Принять"]
+
+    async with UnitOfWork(app.sessions) as uow:  # the command line moves it: the card follows
+        await move_appeal(
+            uow, app.services.notices, number, AppealStage.ACCEPTED, actor="cli", now=app.services.clock()
+        )
+        await uow.commit()
+    assert await desk.sync_due() == 1
+    assert card.edits == 1
+    assert card.text.startswith(f"Обращение {number} · Зарегистрировано")
+    assert card.labels == ["Взять в работу"]
+    assert len(fake.topics[STAFF.id]) == 1
+
+
+async def test_an_operator_moves_the_appeal_with_a_button_and_an_outsider_is_refused(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+
+    await press(telegram, MALLORY, "Принять", topic.message_thread_id)
+    assert topic.messages[-1].text.startswith("Действовать по обращениям могут только сотрудники из списка")
+    await press(telegram, OLGA, "Принять", topic.message_thread_id)
+    assert topic.messages[-1].text == f"Готово: обращение {number} — «Зарегистрировано»."
+    async with app.sessions() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+        events = (await session.execute(select(AppealEvent).order_by(AppealEvent.id))).scalars().all()
+        [notice] = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == "42"))).scalars()
+    assert appeal.stage == "accepted"
+    assert [event.actor for event in events] == ["resident", "staff:Ольга Смирнова"]
+    assert notice.text == f"Обращение {number}: новый этап — «Зарегистрировано»."  # the resident is told
+    await desk.sync_due()
+    assert topic.messages[0].labels == ["Взять в работу"]
+
+
+async def test_a_closed_appeal_closes_its_topic_and_a_restart_creates_no_second_one(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, address=None)
+    await desk_for(app, fake).sync_due()
+    for stage in (AppealStage.ACCEPTED, AppealStage.REJECTED):
+        async with UnitOfWork(app.sessions) as uow:
+            await move_appeal(
+                uow,
+                app.services.notices,
+                number,
+                stage,
+                actor="cli",
+                now=app.services.clock(),
+                comment="Не в нашей компетенции",
+            )
+            await uow.commit()
+    assert await desk_for(app, fake).sync_due() == 1  # another desk: as after a restart
+    [topic] = fake.topics[STAFF.id]
+    assert topic.name == f"{number} · ЖКХ"
+    assert topic.closed
+    assert topic.messages[0].labels == []
+    async with app.sessions() as session:
+        [card] = (await session.execute(select(StaffCard))).scalars()
+    assert (card.thread_id, card.topic_closed) == (topic.message_thread_id, True)
+
+
+async def test_a_burst_of_appeals_keeps_the_groups_limit(app: Application, telegram: Running) -> None:
+    fake = telegram.fake
+    fake.group_per_minute = 20
+    for user in range(12):
+        await new_appeal(app, user=str(100 + user))
+    # 20 a minute is a message every 3 s; scaled down here to 20 a second so the test takes seconds.
+    desk = desk_for(app, fake, RateLimiter(per_second=30, chat_interval=0.0, group_interval=0.05))
+    fake.group_per_minute = None
+    fake.rate_limit = 20
+    while await desk.sync_due():
+        pass
+    assert len(fake.topics[STAFF.id]) == 12
+    assert all(len(topic.messages) == 1 for topic in fake.topics[STAFF.id])
+    assert fake.throttled == 0
+
+
+async def write_in_topic(running: Running, user: User, text: str, thread: int, reply_to: object = None) -> None:
+    fake = running.fake
+    update = fake.message_update(user, text, chat=STAFF, thread_id=thread, reply_to=reply_to)  # type: ignore[arg-type]
+    update_id = fake.push(update)
+    await fake.wait_until(lambda: fake.confirmed_below > update_id)
+    await running.adapter.wait_idle()
+
+
+async def resident_messages(app: Application, chat_id: str = "42") -> list[str]:
+    async with app.sessions() as session:
+        query = select(OutboxMessage.text).where(OutboxMessage.chat_id == chat_id).order_by(OutboxMessage.id)
+        return list((await session.execute(query)).scalars())
+
+
+async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_note_never_does(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    card = topic.messages[0]
+
+    await write_in_topic(telegram, OLGA, "Похоже, это уже третий раз за месяц, проверить УК", topic.message_thread_id)
+    await write_in_topic(telegram, OLGA, "Уточните, пожалуйста, номер подъезда", topic.message_thread_id, card)
+    preview = topic.messages[-1]
+    assert preview.text == f"Отправить жителю по обращению {number}?\n\nУточните, пожалуйста, номер подъезда"
+    assert preview.labels == ["Отправить", "Отмена"]
+    assert await resident_messages(app) == []  # nothing goes out by accident
+    await press(telegram, MALLORY, "Отправить", topic.message_thread_id)  # an outsider cannot send it
+    assert await resident_messages(app) == []
+    await press(telegram, OLGA, "Отправить", topic.message_thread_id)
+    assert preview.text == "Отправлено жителю: Уточните, пожалуйста, номер подъезда"
+    assert await resident_messages(app) == [
+        f"Сообщение по обращению {number} от «Отдел ЖКХ»:\n\nУточните, пожалуйста, номер подъезда"
+    ]
+    async with app.sessions() as session:
+        notes = (await session.execute(select(AppealEvent).where(AppealEvent.comment.is_not(None)))).scalars().all()
+    assert [(note.actor, note.visible_to_resident) for note in notes] == [
+        ("staff:Ольга Смирнова", False),
+        ("staff:Ольга Смирнова", True),
+    ]
+
+
+async def test_a_residents_addition_reaches_the_topic(app: Application, telegram: Running) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, user="42")
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    anna = telegram.resident(User(42, "Анна"))
+    await anna.send("/start")
+    await anna.press("Мои обращения")
+    await anna.press(next(label for label in anna.chat[-1].labels if label.startswith(number)))
+    [prompt] = await anna.press("Дополнить")
+    assert prompt.startswith(f"Напишите, что добавить к обращению {number}")
+    [thanks] = await anna.send("Подъезд второй, лифт стоит с понедельника")
+    assert thanks.startswith(f"Спасибо, добавлено к обращению {number}.")
+    while await app.notifier.deliver_due():
+        pass
+    assert (
+        topic.messages[-1].text == f"Житель дополнил обращение {number}:\n\nПодъезд второй, лифт стоит с понедельника"
+    )
+    await anna.press("Мои обращения")
+    await anna.press(next(label for label in anna.chat[-1].labels if label.startswith(number)))
+    assert "вы дополнили обращение\n   Подъезд второй, лифт стоит с понедельника" in anna.chat[-1].text
