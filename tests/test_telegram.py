@@ -230,7 +230,7 @@ async def test_a_whole_appeal_with_a_photo_and_a_location_then_my_appeals(app: A
     assert await anna.press(item) == []  # the card replaces the list in the same message
     assert listing.edits == 1
     assert listing.text.startswith(f"Обращение {number[1]}\nТема: Дороги\nЭтап: Новое, ждёт регистрации")
-    assert listing.labels == ["К списку обращений", "Главное меню"]
+    assert listing.labels == ["Дополнить", "К списку обращений", "Главное меню"]
     assert await anna.press("К списку обращений") == []
     assert (listing.edits, listing.text) == (2, "Ваши обращения, новые сверху. Нажмите, чтобы открыть:")
 

@@ -160,7 +160,7 @@ async def route_appeal(
 def is_note(event: AppealEvent) -> bool:
     """A message in the appeal's history, not a move: a staff note (for staff only), a staff message to the
     resident, or the resident's addition."""
-    return event.from_stage is not None and event.from_stage == event.to_stage
+    return event.from_stage is not None and event.from_stage == event.to_stage and event.department is None
 
 
 async def add_note(
