@@ -67,6 +67,7 @@ class Application:
             notices=notices_for(config, texts),
             limits=settings.appeals,
             roster=Roster(settings.staff.members),
+            staff=settings.staff,
             clock=clock,
         )
         delivery = settings.notifications

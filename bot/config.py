@@ -204,6 +204,25 @@ class StaffSettings(_Section):
     scan_interval: float = Field(default=300.0, gt=0)
     # Who may act on appeals from the staff group, checked by Telegram user id.
     members: list[StaffMember] = []
+    # The reasons staff pick from when they reject an appeal or redirect it to another body (shown to the resident).
+    reject_reasons: list[str] = Field(
+        default=[
+            "В обращении нет сути вопроса: опишите, пожалуйста, проблему подробнее и подайте обращение снова.",
+            "Этот вопрос уже рассмотрен по вашему предыдущему обращению.",
+            "Текст обращения содержит оскорбления и не может быть рассмотрен.",
+        ],
+        min_length=1,
+        max_length=8,
+    )
+    redirect_reasons: list[str] = Field(
+        default=[
+            "Вопрос относится к управляющей компании: обращение передано ей.",
+            "Вопрос относится к региональным органам власти: обращение передано по компетенции.",
+            "Вопрос относится к полиции: обращение передано в отдел МВД.",
+        ],
+        min_length=1,
+        max_length=8,
+    )
 
     @model_validator(mode="after")
     def _both(self) -> StaffSettings:

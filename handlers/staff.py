@@ -7,9 +7,9 @@ from bot.core.context import StaffContext
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import AppealStage, DomainError
-from bot.services.appeals import add_note, is_note, move_appeal
+from bot.services.appeals import add_note, is_note, move_appeal, route_appeal
 from bot.services.notices import OPEN_APPEAL
-from bot.services.staff import MOVE
+from bot.services.staff import MOVE, REASONS, ROUTE, reasons_for
 
 SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
@@ -26,20 +26,73 @@ def actor(ctx: StaffContext) -> str | None:
     return f"staff:{ctx.member.name}"
 
 
+def reasons(ctx: StaffContext, stage: AppealStage) -> list[str]:
+    staff = ctx.services.staff
+    return reasons_for(stage, staff.reject_reasons, staff.redirect_reasons)
+
+
 @router.staff_button(MOVE)
 async def move(ctx: StaffContext) -> None:
-    """`desk:move:<number>:<stage>`: one press on the card."""
+    """`desk:move:<number>:<stage>[:<reason>]`: a press on the card, or on the reason picked for the move."""
     who = actor(ctx)
-    number, _, stage = ctx.args.rpartition(":")
+    number, stage, *picked = ctx.args.split(":")
     if who is None:
         return
     try:
         target = AppealStage(stage)
-        appeal = await move_appeal(ctx.uow, ctx.services.notices, number, target, actor=who, now=ctx.services.clock())
+        given = reasons(ctx, target)
+        comment = given[int(picked[0])] if picked and picked[0].isdigit() and int(picked[0]) < len(given) else None
+        appeal = await move_appeal(
+            ctx.uow, ctx.services.notices, number, target, actor=who, now=ctx.services.clock(), comment=comment
+        )
     except (DomainError, ValueError) as exc:
         ctx.answer(ctx.texts("desk.not_possible", reason=str(exc)))
         return
-    ctx.answer(ctx.texts("desk.done", number=appeal.number, stage=ctx.services.notices.stage_name(appeal.stage)))
+    done = ctx.texts("desk.done", number=appeal.number, stage=ctx.services.notices.stage_name(appeal.stage))
+    (ctx.update_card if picked else ctx.answer)(done)
+
+
+@router.staff_button(REASONS)
+async def pick_reason(ctx: StaffContext) -> None:
+    """`desk:reasons:<number>:<stage>`: the reasons (from bot.toml) to pick for a rejection or a redirection."""
+    number, _, stage = ctx.args.partition(":")
+    if actor(ctx) is None or stage not in {AppealStage.REJECTED, AppealStage.REDIRECTED}:
+        return
+    target = AppealStage(stage)
+    rows = [
+        [Button(shortened(reason), f"{MOVE}:{number}:{stage}:{index}")]
+        for index, reason in enumerate(reasons(ctx, target))
+    ]
+    full = "\n".join(f"{index + 1}. {reason}" for index, reason in enumerate(reasons(ctx, target)))
+    ctx.answer(
+        ctx.texts("desk.pick_reason", number=number, stage=ctx.services.notices.stage_name(stage), reasons=full), rows
+    )
+
+
+@router.staff_button(ROUTE)
+async def route(ctx: StaffContext) -> None:
+    """`desk:route:<number>`: the departments to pick from; `desk:route:<number>:<index>`: the hand-over."""
+    who = actor(ctx)
+    number, _, picked = ctx.args.partition(":")
+    if who is None:
+        return
+    departments = ctx.services.appeals.departments
+    if not picked.isdigit():
+        rows = [[Button(department, f"{ROUTE}:{number}:{index}")] for index, department in enumerate(departments)]
+        ctx.answer(ctx.texts("desk.pick_department", number=number), rows)
+        return
+    try:
+        department = departments[int(picked)]
+        policy = ctx.services.appeals
+        await route_appeal(ctx.uow, policy, number, department, actor=who, now=ctx.services.clock())
+    except (DomainError, IndexError) as exc:
+        ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
+        return
+    ctx.update_card(ctx.texts("desk.routed", number=number, department=department))
+
+
+def shortened(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @router.staff_message()

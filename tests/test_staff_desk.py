@@ -88,7 +88,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     [card] = topic.messages
     assert card.text.startswith(f"Обращение {number} · Новое, ждёт регистрации\nТема: ЖКХ\nОтдел: Отдел ЖКХ")
     assert "Телефон: +79123456789" in card.text
-    assert card.labels == ["Принять"]
+    assert card.labels == ["Принять", "Отклонить", "Перенаправить", "Передать в другой отдел"]
 
     async with UnitOfWork(app.sessions) as uow:  # the command line moves it: the card follows
         await move_appeal(
@@ -98,7 +98,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert await desk.sync_due() == 1
     assert card.edits == 1
     assert card.text.startswith(f"Обращение {number} · Зарегистрировано")
-    assert card.labels == ["Взять в работу"]
+    assert card.labels == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
     assert len(fake.topics[STAFF.id]) == 1
 
 
@@ -123,7 +123,7 @@ async def test_an_operator_moves_the_appeal_with_a_button_and_an_outsider_is_ref
     assert [event.actor for event in events] == ["resident", "staff:Ольга Смирнова"]
     assert notice.text == f"Обращение {number}: новый этап — «Зарегистрировано»."  # the resident is told
     await desk.sync_due()
-    assert topic.messages[0].labels == ["Взять в работу"]
+    assert topic.messages[0].labels[0] == "Взять в работу"
 
 
 async def test_a_closed_appeal_closes_its_topic_and_a_restart_creates_no_second_one(
@@ -170,6 +170,33 @@ async def test_a_hundred_appeals_at_once_end_with_a_hundred_topics_within_the_gr
     assert sorted(topic.name.split(" · ")[0] for topic in topics) == sorted(numbers)
     assert all(len(topic.messages) == 1 for topic in topics)  # one card each: nothing twice
     assert fake.throttled == 0
+
+
+async def test_a_rejection_with_a_reason_picked_from_the_list_and_a_hand_over(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await press(telegram, OLGA, "Передать в другой отдел", topic.message_thread_id)
+    await press(telegram, OLGA, "Дорожное хозяйство", topic.message_thread_id)
+    assert topic.messages[-1].text == f"Обращение {number} передано: Дорожное хозяйство."
+    await desk.sync_due()
+    assert "Отдел: Дорожное хозяйство" in topic.messages[0].text
+
+    await press(telegram, OLGA, "Отклонить", topic.message_thread_id)
+    choice = topic.messages[-1]
+    assert choice.text.startswith(f"Обращение {number} — «Отклонено». Выберите причину (её увидит житель):\n1. ")
+    await press(telegram, OLGA, choice.labels[1], topic.message_thread_id)
+    reason = "Этот вопрос уже рассмотрен по вашему предыдущему обращению."
+    assert await resident_messages(app) == [
+        f"Обращение {number}: новый этап — «Отклонено».\nКомментарий специалиста: {reason}"
+    ]
+    await desk.sync_due()
+    assert topic.closed
+    assert topic.messages[0].labels == []
 
 
 async def write_in_topic(running: Running, user: User, text: str, thread: int, reply_to: object = None) -> None:

@@ -9,19 +9,23 @@ from zoneinfo import ZoneInfo
 
 from bot.config import StaffMember
 from bot.core.types import Button, Keyboard
-from bot.services.appeal_stages import ALLOWED_MOVES, FINAL_STAGES, STAGES_NEEDING_COMMENT, AppealStage
+from bot.services.appeal_stages import ALLOWED_MOVES, FINAL_STAGES, AppealStage
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
 from storage.models import Appeal
 
-MOVE = "desk:move"  # button payload desk:move:<number>:<stage>
+MOVE = "desk:move"  # button payload desk:move:<number>:<stage>[:<reason index>]
+REASONS = "desk:reasons"  # desk:reasons:<number>:<stage>: the reasons to pick from, for a move that needs one
+ROUTE = "desk:route"  # desk:route:<number>[:<department index>]: the departments to hand it to, or the hand-over
 TOPIC_NAME_LIMIT = 128  # characters Telegram allows in a topic's name
-# The moves a card offers as one press, in this order (the others need a reason or a text: the coming steps).
+# The moves a card offers as one press, in this order.
 ONE_PRESS_MOVES = (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.CLOSED)
 MOVE_LABELS = {
     AppealStage.ACCEPTED: "desk.accept",
     AppealStage.IN_PROGRESS: "desk.take",
     AppealStage.CLOSED: "desk.close",
+    AppealStage.REJECTED: "desk.reject",
+    AppealStage.REDIRECTED: "desk.redirect",
 }
 
 
@@ -78,11 +82,22 @@ def card_text(texts: Texts, appeal: Appeal, timezone: ZoneInfo) -> str:
 
 
 def card_buttons(texts: Texts, appeal: Appeal) -> Keyboard:
-    """The actions the stage machine allows from the appeal's stage, one press each."""
-    allowed = ALLOWED_MOVES[AppealStage(appeal.stage)]
-    row = tuple(
-        Button(texts(MOVE_LABELS[stage]), f"{MOVE}:{appeal.number}:{stage.value}")
-        for stage in ONE_PRESS_MOVES
-        if stage in allowed and stage not in STAGES_NEEDING_COMMENT
-    )
-    return (row,) if row else ()
+    """The actions the stage machine allows from the appeal's stage: moves of one press, moves that need a
+    reason (picked from a list next), and the hand-over to another department."""
+    stage = AppealStage(appeal.stage)
+    allowed = ALLOWED_MOVES[stage]
+    number = appeal.number
+    rows = [
+        tuple(Button(texts(MOVE_LABELS[to]), f"{MOVE}:{number}:{to.value}") for to in ONE_PRESS_MOVES if to in allowed),
+        tuple(
+            Button(texts(MOVE_LABELS[to]), f"{REASONS}:{number}:{to.value}")
+            for to in (AppealStage.REJECTED, AppealStage.REDIRECTED)
+            if to in allowed
+        ),
+        (Button(texts("desk.route"), f"{ROUTE}:{number}"),) if stage not in FINAL_STAGES else (),
+    ]
+    return tuple(row for row in rows if row)
+
+
+def reasons_for(stage: AppealStage, reject: list[str], redirect: list[str]) -> list[str]:
+    return reject if stage is AppealStage.REJECTED else redirect if stage is AppealStage.REDIRECTED else []

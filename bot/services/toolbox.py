@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.config import AppealSettings
+from bot.config import AppealSettings, StaffSettings
 from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
 from bot.services.appeals import AppealPolicy
@@ -25,4 +25,5 @@ class Services:
     notices: Notices
     limits: AppealSettings
     roster: Roster = field(default_factory=Roster)
+    staff: StaffSettings = field(default_factory=StaffSettings)
     clock: Callable[[], datetime] = utcnow
