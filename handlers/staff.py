@@ -6,12 +6,13 @@ from __future__ import annotations
 from bot.core.context import StaffContext
 from bot.core.routing import Router
 from bot.core.types import Button
-from bot.services.appeal_stages import AppealStage, DomainError
-from bot.services.appeals import add_note, is_note, move_appeal, route_appeal
+from bot.services.appeal_stages import ALLOWED_MOVES, AppealStage, DomainError
+from bot.services.appeals import add_note, answer_appeal, is_note, move_appeal, route_appeal
 from bot.services.notices import OPEN_APPEAL
 from bot.services.staff import MOVE, REASONS, ROUTE, reasons_for
 
 SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
+ANSWER = "desk:answer"  # desk:answer:<event id>: it goes as the official answer, with the rating buttons
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 
 router = Router("staff")
@@ -116,15 +117,17 @@ async def written(ctx: StaffContext) -> None:
         visible_to_resident=False,
     )
     if to_resident:
-        buttons = [
-            [Button(ctx.texts("desk.send"), f"{SEND}:{note.id}"), Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")]
-        ]
+        buttons = [[Button(ctx.texts("desk.send"), f"{SEND}:{note.id}")]]
+        if appeal.stage == AppealStage.NEW or AppealStage.ANSWERED in ALLOWED_MOVES[AppealStage(appeal.stage)]:
+            buttons.append([Button(ctx.texts("desk.send_answer"), f"{ANSWER}:{note.id}")])
+        buttons.append([Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")])
         ctx.answer(ctx.texts("desk.preview", number=appeal.number, text=ctx.incoming.text), buttons)
 
 
-@router.staff_button(SEND, KEEP)
+@router.staff_button(SEND, ANSWER, KEEP)
 async def decided(ctx: StaffContext) -> None:
-    """The operator decided on a previewed message: send it to the resident, or keep it as a note."""
+    """The operator decided on a previewed message: send it to the resident as a message or as the official
+    answer (the appeal moves to "answered" and the resident is asked to rate it), or keep it as a note."""
     who = actor(ctx)
     event = await ctx.uow.appeals.event(int(ctx.args)) if ctx.args.isdigit() else None
     if who is None or event is None or not is_note(event):
@@ -133,8 +136,19 @@ async def decided(ctx: StaffContext) -> None:
     if appeal is None or event.visible_to_resident:
         ctx.update_card(ctx.texts("desk.already_sent"))
         return
-    if ctx.incoming.payload is not None and ctx.incoming.payload.startswith(KEEP):
+    payload = ctx.incoming.payload or ""
+    if payload.startswith(KEEP):
         ctx.update_card(ctx.texts("desk.kept", text=event.comment))
+        return
+    if payload.startswith(ANSWER):
+        try:
+            await answer_appeal(
+                ctx.uow, ctx.services.notices, appeal.number, event.comment or "", actor=who, now=ctx.services.clock()
+            )
+        except DomainError as exc:
+            ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
+            return
+        ctx.update_card(ctx.texts("desk.answered", text=event.comment))
         return
     event.visible_to_resident = True
     notices = ctx.services.notices

@@ -226,7 +226,7 @@ async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_no
     await write_in_topic(telegram, OLGA, "Уточните, пожалуйста, номер подъезда", topic.message_thread_id, card)
     preview = topic.messages[-1]
     assert preview.text == f"Отправить жителю по обращению {number}?\n\nУточните, пожалуйста, номер подъезда"
-    assert preview.labels == ["Отправить", "Отмена"]
+    assert preview.labels == ["Отправить", "Отправить как официальный ответ", "Отмена"]
     assert await resident_messages(app) == []  # nothing goes out by accident
     await press(telegram, MALLORY, "Отправить", topic.message_thread_id)  # an outsider cannot send it
     assert await resident_messages(app) == []
@@ -241,6 +241,23 @@ async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_no
         ("staff:Ольга Смирнова", False),
         ("staff:Ольга Смирнова", True),
     ]
+
+
+async def test_the_official_answer_from_the_topic_asks_the_resident_for_a_rating(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await write_in_topic(telegram, OLGA, "Лифт починили 4 декабря.", topic.message_thread_id, topic.messages[0])
+    await press(telegram, OLGA, "Отправить как официальный ответ", topic.message_thread_id)
+    async with app.sessions() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+        [answer] = (await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == "42"))).scalars()
+    assert (appeal.stage, appeal.answer_text) == ("answered", "Лифт починили 4 декабря.")
+    assert answer.text.startswith(f"Ответ на обращение {number}:\n\nЛифт починили 4 декабря.\n\nОцените")
+    assert answer.buttons == [[{"text": str(n), "payload": f"rate:{number}:{n}"} for n in range(1, 6)]]
 
 
 async def test_a_residents_addition_reaches_the_topic(app: Application, telegram: Running) -> None:
