@@ -42,11 +42,12 @@ class StaffBoard(Protocol):
 
 
 class StaffDesk:
-    """Brings the cards of changed appeals up to date: a new appeal gets its topic (named like
-    `А-2026-000123 · ЖКХ · ул. Ленина, 5`) and card; a changed one, its card edited in place, the topic renamed
-    and closed or reopened with the appeal. Where each topic and card is, and what the card last showed, is
-    stored after each step, so a restart neither loses one nor creates a topic twice. Every call to the group
-    waits for its limit (Telegram: about 20 messages a minute into one group, a new topic included)."""
+    """Brings the cards of changed appeals up to date. A new appeal gets its topic, named like
+    `🆕 А-2026-000123 · ЖКХ · ул. Ленина, 5` (the mark shows the stage), and its card; a changed one gets its card
+    edited in place, the topic renamed, and closed or reopened with the appeal. Where each topic and card is, and
+    what the card last showed, is stored after each step, so a restart neither loses one nor creates a topic
+    twice. Every call to the group waits for its limit (Telegram: about 20 messages a minute into one group, a
+    new topic included)."""
 
     def __init__(
         self,
@@ -108,7 +109,7 @@ class StaffDesk:
             if appeal is None or card is None:
                 return
             shown_state = appeal.updated_at
-            name, closed = topic_name(appeal), topic_closed(appeal)
+            name, closed = topic_name(self._texts, appeal), topic_closed(appeal)
             reply = Reply(card_text(self._texts, appeal, self._timezone), card_buttons(self._texts, appeal))
             board, chat = self._board, self._chat_id
             if card.thread_id is None:

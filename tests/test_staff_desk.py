@@ -84,7 +84,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert await desk.sync_due() == 1
     assert await desk.sync_due() == 0  # up to date: nothing to do, and no second topic
     [topic] = fake.topics[STAFF.id]
-    assert topic.name == f"{number} · ЖКХ · ул. Ленина, 5"
+    assert topic.name == f"🆕 {number} · ЖКХ · ул. Ленина, 5"
     [card] = topic.messages
     assert card.text.startswith(f"Обращение {number} · Новое, ждёт регистрации\nТема: ЖКХ\nОтдел: Отдел ЖКХ")
     assert "Телефон: +79123456789" in card.text
@@ -100,6 +100,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert card.text.startswith(f"Обращение {number} · Зарегистрировано")
     assert card.labels == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
     assert len(fake.topics[STAFF.id]) == 1
+    assert fake.topics[STAFF.id][0].name.startswith(f"📥 {number}")  # the name shows the stage
 
 
 async def test_an_operator_moves_the_appeal_with_a_button_and_an_outsider_is_refused(
@@ -146,7 +147,7 @@ async def test_a_closed_appeal_closes_its_topic_and_a_restart_creates_no_second_
             await uow.commit()
     assert await desk_for(app, fake).sync_due() == 1  # another desk: as after a restart
     [topic] = fake.topics[STAFF.id]
-    assert topic.name == f"{number} · ЖКХ"
+    assert topic.name == f"⛔ {number} · ЖКХ"
     assert topic.closed
     assert topic.messages[0].labels == []
     async with app.sessions() as session:
@@ -167,7 +168,7 @@ async def test_a_hundred_appeals_at_once_end_with_a_hundred_topics_within_the_gr
         pass
     topics = fake.topics[STAFF.id]
     assert len(topics) == 100
-    assert sorted(topic.name.split(" · ")[0] for topic in topics) == sorted(numbers)
+    assert sorted(topic.name.split(" · ")[0].split()[-1] for topic in topics) == sorted(numbers)
     assert all(len(topic.messages) == 1 for topic in topics)  # one card each: nothing twice
     assert fake.throttled == 0
 

@@ -44,9 +44,23 @@ class Roster:
         return self._by_id.get(user_id) if platform == "telegram" else None
 
 
-def topic_name(appeal: Appeal) -> str:
-    """`А-2026-000123 · ЖКХ · ул. Ленина, 5`, within Telegram's limit."""
-    parts = [appeal.number, appeal.category, *([appeal.address] if appeal.address else [])]
+# The mark that opens a topic's name, so the list of topics shows each appeal's stage at a glance.
+STAGE_MARKS = {
+    AppealStage.NEW: "desk.mark_new",
+    AppealStage.ACCEPTED: "desk.mark_accepted",
+    AppealStage.IN_PROGRESS: "desk.mark_in_progress",
+    AppealStage.ANSWERED: "desk.mark_answered",
+    AppealStage.CLOSED: "desk.mark_closed",
+    AppealStage.REJECTED: "desk.mark_rejected",
+    AppealStage.REDIRECTED: "desk.mark_redirected",
+}
+
+
+def topic_name(texts: Texts, appeal: Appeal) -> str:
+    """`🆕 А-2026-000123 · ЖКХ · ул. Ленина, 5`: the stage's mark, the number, the topic, the place, within
+    Telegram's limit."""
+    number = f"{texts(STAGE_MARKS[AppealStage(appeal.stage)])} {appeal.number}"
+    parts = [number, appeal.category, *([appeal.address] if appeal.address else [])]
     name = " · ".join(parts)
     return name if len(name) <= TOPIC_NAME_LIMIT else name[: TOPIC_NAME_LIMIT - 1] + "…"
 
