@@ -173,6 +173,7 @@ def appeal_policy(config: Config) -> AppealPolicy:
         day_end=deadlines.day_end,
         holidays=frozenset(deadlines.holidays),
         extra_work_days=frozenset(deadlines.extra_work_days),
+        country_calendar=deadlines.production_calendar,
     )
     return AppealPolicy(
         categories=appeals.categories,

@@ -118,6 +118,9 @@ class AppealSettings(_Section):
 
 class DeadlineSettings(_Section):
     timezone: str = "Europe/Moscow"
+    # A country's production calendar from the holidays package (public holidays, days off and working Saturdays
+    # moved by decree), under holidays and extra_work_days; None: only those two lists.
+    production_calendar: Literal["RU"] | None = None
     work_days: list[int] = [1, 2, 3, 4, 5]
     day_start: time = time(9, 0)
     day_end: time = time(18, 0)

@@ -1,7 +1,9 @@
-"""Working-time deadlines in Moscow and Berlin: weekends, holidays, extra work days, time zones and DST."""
+"""Working-time deadlines in Moscow and Berlin: weekends, holidays, extra work days, time zones and DST; the Russian
+production calendar from the holidays package."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.services import working_time
 from bot.services.working_time import WorkingCalendar
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -21,10 +24,23 @@ RUSSIA = WorkingCalendar(
     holidays=NEW_YEAR_HOLIDAYS | {date(2025, 11, 3), date(2025, 11, 4)},
     extra_work_days=frozenset({date(2025, 11, 1)}),
 )
+PRODUCTION = WorkingCalendar(MOSCOW, country_calendar="RU")  # the production calendar from the holidays package
+# Every test of the hand-listed calendar must pass with the package's too.
+RUSSIAN = pytest.mark.parametrize("russia", [RUSSIA, PRODUCTION], ids=["listed", "production"])
 
 
 def msk(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=MOSCOW)
+
+
+def dates(year: int, month_days: str) -> list[date]:
+    """The dates of `year` written as "MM-DD MM-DD ..."."""
+    return [date(year, *map(int, month_day.split("-"))) for month_day in month_days.split()]
+
+
+def days_of(year: int) -> list[date]:
+    first = date(year, 1, 1)
+    return [first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days)]
 
 
 @pytest.mark.parametrize(
@@ -46,14 +62,16 @@ def test_add_working_hours(start: datetime, hours: float, deadline: datetime) ->
     assert PLAIN.add_working_hours(start, hours) == deadline
 
 
-def test_new_year_holidays_are_skipped() -> None:
-    assert RUSSIA.add_working_hours(msk(2026, 12, 30, 17), 8) == msk(2027, 1, 11, 16)
-    assert RUSSIA.add_working_hours(msk(2027, 1, 4, 12), 1) == msk(2027, 1, 11, 10)
+@RUSSIAN
+def test_new_year_holidays_are_skipped(russia: WorkingCalendar) -> None:
+    assert russia.add_working_hours(msk(2026, 12, 30, 17), 8) == msk(2027, 1, 11, 16)
+    assert russia.add_working_hours(msk(2027, 1, 4, 12), 1) == msk(2027, 1, 11, 10)
 
 
-def test_an_extra_work_saturday_counts_and_the_holidays_after_it_do_not() -> None:
+@RUSSIAN
+def test_an_extra_work_saturday_counts_and_the_holidays_after_it_do_not(russia: WorkingCalendar) -> None:
     # Friday 1 h, Saturday 9 h, Sunday off, Monday and Tuesday holidays, Wednesday 6 h.
-    assert RUSSIA.add_working_hours(msk(2025, 10, 31, 17), 16) == msk(2025, 11, 5, 15)
+    assert russia.add_working_hours(msk(2025, 10, 31, 17), 16) == msk(2025, 11, 5, 15)
 
 
 def test_a_start_in_utc_gives_a_deadline_in_the_calendar_zone() -> None:
@@ -87,11 +105,14 @@ def test_zero_hours_is_the_start_itself_even_outside_working_time() -> None:
         ),
     ],
 )
-def test_working_hours_between(start: datetime, end: datetime, hours: float) -> None:
-    assert RUSSIA.working_hours_between(start, end) == hours
+@RUSSIAN
+def test_working_hours_between(russia: WorkingCalendar, start: datetime, end: datetime, hours: float) -> None:
+    assert russia.working_hours_between(start, end) == hours
 
 
-@pytest.mark.parametrize("calendar", [RUSSIA, WorkingCalendar(BERLIN)], ids=["moscow", "berlin"])
+@pytest.mark.parametrize(
+    "calendar", [RUSSIA, PRODUCTION, WorkingCalendar(BERLIN)], ids=["moscow", "moscow production", "berlin"]
+)
 def test_working_hours_between_undoes_add_working_hours(calendar: WorkingCalendar) -> None:
     rng = random.Random(20260213)
     notable_starts = [
@@ -126,15 +147,17 @@ def test_working_hours_between_undoes_add_working_hours(calendar: WorkingCalenda
         ),
     ],
 )
-def test_add_thirty_days(registered: datetime, deadline: datetime) -> None:
-    result = RUSSIA.add_days(registered, 30)
+@RUSSIAN
+def test_add_thirty_days(russia: WorkingCalendar, registered: datetime, deadline: datetime) -> None:
+    result = russia.add_days(registered, 30)
     assert result == deadline
     assert result.tzinfo is MOSCOW
 
 
-def test_add_zero_days_is_the_end_of_the_day_or_of_the_next_working_day() -> None:
-    assert RUSSIA.add_days(msk(2026, 2, 17, 10), 0) == msk(2026, 2, 17, 18)
-    assert RUSSIA.add_days(msk(2026, 2, 14, 10), 0) == msk(2026, 2, 16, 18)
+@RUSSIAN
+def test_add_zero_days_is_the_end_of_the_day_or_of_the_next_working_day(russia: WorkingCalendar) -> None:
+    assert russia.add_days(msk(2026, 2, 17, 10), 0) == msk(2026, 2, 17, 18)
+    assert russia.add_days(msk(2026, 2, 14, 10), 0) == msk(2026, 2, 16, 18)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +174,9 @@ def test_add_zero_days_is_the_end_of_the_day_or_of_the_next_working_day() -> Non
         pytest.param(datetime(2026, 2, 17, 15, tzinfo=UTC), False, id="18:00 in moscow given in utc"),
     ],
 )
-def test_is_working_time(moment: datetime, working: bool) -> None:
-    assert RUSSIA.is_working_time(moment) is working
+@RUSSIAN
+def test_is_working_time(russia: WorkingCalendar, moment: datetime, working: bool) -> None:
+    assert russia.is_working_time(moment) is working
 
 
 class TestDaylightSavingTime:
@@ -205,6 +229,10 @@ class TestDaylightSavingTime:
             ),
             "dates both holidays and extra work days: 2025-11-01",
         ),
+        (
+            lambda: WorkingCalendar(MOSCOW, country_calendar="XX"),
+            "no production calendar for the country code 'XX'",
+        ),
     ],
 )
 def test_an_impossible_calendar_is_refused(make: Callable[[], WorkingCalendar], message: str) -> None:
@@ -232,3 +260,135 @@ def test_naive_moments_are_refused() -> None:
     ):
         with pytest.raises(ValueError, match="expected a timezone-aware datetime, got 2026-02-17T12:00:00"):
             call()
+
+
+class TestRussianProductionCalendar:
+    """The production calendar of the holidays package: public holidays, the days off and working Saturdays moved by
+    government decree, and bot.toml's lists on top."""
+
+    @pytest.mark.parametrize(
+        ("year", "weekdays_off", "weekends_worked", "working_days"),
+        [
+            pytest.param(
+                2024,
+                "01-01 01-02 01-03 01-04 01-05 01-08 02-23 03-08 04-29 04-30 05-01 05-09 05-10 06-12 11-04 12-30 12-31",
+                "04-27 11-02 12-28",
+                248,
+                id="2024",
+            ),
+            pytest.param(
+                2025,
+                "01-01 01-02 01-03 01-06 01-07 01-08 05-01 05-02 05-08 05-09 06-12 06-13 11-03 11-04 12-31",
+                "11-01",
+                247,
+                id="2025",
+            ),
+            pytest.param(
+                2026,
+                "01-01 01-02 01-05 01-06 01-07 01-08 01-09 02-23 03-09 05-01 05-11 06-12 11-04 12-31",
+                "",
+                247,
+                id="2026",
+            ),
+            pytest.param(
+                2027,
+                "01-01 01-04 01-05 01-06 01-07 01-08 02-22 02-23 03-08 05-03 05-10 06-14 11-04 11-05 12-31",
+                "02-20",
+                247,
+                id="2027",
+            ),
+        ],
+    )
+    def test_a_year_is_the_decreed_production_calendar(
+        self, year: int, weekdays_off: str, weekends_worked: str, working_days: int
+    ) -> None:
+        days = days_of(year)
+        weekdays = [day for day in days if day.isoweekday() <= 5]
+        weekends = [day for day in days if day.isoweekday() > 5]
+        assert [day for day in weekdays if not PRODUCTION.is_working_day(day)] == dates(year, weekdays_off)
+        assert [day for day in weekends if PRODUCTION.is_working_day(day)] == dates(year, weekends_worked)
+        assert sum(map(PRODUCTION.is_working_day, days)) == working_days
+
+    def test_the_2024_moved_days(self) -> None:
+        assert PRODUCTION.is_working_time(msk(2024, 4, 27, 12))  # a working Saturday
+        assert not PRODUCTION.is_working_time(msk(2024, 4, 29, 12))
+        assert not PRODUCTION.is_working_time(msk(2024, 4, 30, 12))
+        # Friday 26 April 1 h, Saturday 27 April 9 h, then nothing until Monday 6 May (1, 9 and 10 May are off too).
+        assert PRODUCTION.add_working_hours(msk(2024, 4, 26, 17), 12) == msk(2024, 5, 2, 11)
+
+    def test_the_2025_moved_days(self) -> None:
+        assert PRODUCTION.is_working_day(date(2025, 11, 1))  # Saturday, worked instead of...
+        assert not PRODUCTION.is_working_day(date(2025, 11, 3))  # ...Monday
+        assert not PRODUCTION.is_working_day(date(2025, 11, 4))  # Unity Day
+        assert PRODUCTION.add_days(msk(2025, 10, 2, 10), 30) == msk(2025, 11, 1, 18)
+
+    def test_a_first_response_set_before_the_new_year_is_due_after_its_holidays(self) -> None:
+        # Wednesday 30 December 2026: 1 h; 31 December (moved from 4 January) to Sunday 10 January 2027 off.
+        deadline = PRODUCTION.add_working_hours(msk(2026, 12, 30, 17), 8)
+        assert deadline == msk(2027, 1, 11, 16)
+        assert deadline.tzinfo is MOSCOW
+
+    def test_it_is_what_bot_toml_listed_for_2026(self) -> None:
+        listed = dates(2026, "01-01 01-02 01-05 01-06 01-07 01-08 01-09 02-23 03-09 05-01 05-11 06-12 11-04 12-31")
+        by_hand = WorkingCalendar(MOSCOW, holidays=frozenset(listed))
+        differ = [day for day in days_of(2026) if PRODUCTION.is_working_day(day) != by_hand.is_working_day(day)]
+        assert differ == []
+
+    def test_an_extra_work_day_overrides_a_holiday_of_the_package(self) -> None:
+        calendar = WorkingCalendar(MOSCOW, extra_work_days=frozenset({date(2027, 1, 8)}), country_calendar="RU")
+        assert calendar.add_working_hours(msk(2026, 12, 30, 17), 8) == msk(2027, 1, 8, 16)
+        assert calendar.is_working_time(msk(2027, 1, 8, 12))
+        assert not calendar.is_working_time(msk(2027, 1, 7, 12))
+
+    def test_a_configured_holiday_is_a_day_off_too(self) -> None:
+        calendar = WorkingCalendar(
+            MOSCOW, holidays=frozenset({date(2027, 1, 11), date(2027, 2, 20)}), country_calendar="RU"
+        )
+        assert calendar.add_working_hours(msk(2026, 12, 30, 17), 8) == msk(2027, 1, 12, 16)
+        assert not calendar.is_working_day(date(2027, 2, 20))  # even the package's working Saturday
+        assert PRODUCTION.is_working_day(date(2027, 2, 20))
+
+    def test_the_package_is_asked_once_a_year(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        years: list[int] = []
+        load = working_time._load_country_year
+
+        def counted(country: str, year: int) -> tuple[frozenset[date], frozenset[date]]:
+            years.append(year)
+            return load(country, year)
+
+        monkeypatch.setattr(working_time, "_load_country_year", counted)
+        calendar = WorkingCalendar(MOSCOW, country_calendar="RU")
+        deadline = calendar.add_working_hours(msk(2025, 1, 9, 9), 3 * 247 * 9)  # every working hour of 2025..2027
+        assert deadline == msk(2027, 12, 30, 18)
+        assert years == [2025, 2026, 2027]
+        # Counting back runs on to the first working period after the end, in 2028.
+        assert calendar.working_hours_between(msk(2025, 1, 1), deadline) == 3 * 247 * 9
+        assert years == [2025, 2026, 2027, 2028]
+
+    def test_a_year_without_decreed_moves_has_the_public_holidays_and_a_warning(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calendar = WorkingCalendar(MOSCOW, extra_work_days=frozenset({date(2099, 1, 2)}), country_calendar="RU")
+        with caplog.at_level(logging.WARNING, logger="bot.services.working_time"):
+            assert calendar.add_working_hours(datetime(2099, 1, 1, 9, tzinfo=MOSCOW), 9) == msk(2099, 1, 2, 18)
+            assert not calendar.is_working_day(date(2099, 1, 5))  # a Monday of the New Year holidays
+            assert calendar.is_working_day(date(2099, 1, 9))
+            assert not calendar.is_working_day(date(2099, 1, 10))  # Saturday
+        [warning] = caplog.records
+        assert "RU holidays of 2099 but not the days off moved by decree" in warning.getMessage()
+
+    def test_a_year_the_package_lacks_is_weekends_and_the_lists_with_a_warning(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calendar = WorkingCalendar(MOSCOW, holidays=frozenset({date(1985, 3, 8)}), country_calendar="RU")
+        with caplog.at_level(logging.WARNING, logger="bot.services.working_time"):
+            assert calendar.is_working_day(date(1985, 1, 1))  # Tuesday: no package holiday
+            assert not calendar.is_working_day(date(1985, 1, 5))  # Saturday
+            assert not calendar.is_working_day(date(1985, 3, 8))  # Friday, a configured holiday
+            assert calendar.working_hours_between(msk(1985, 1, 1), msk(1986, 1, 1)) == (261 - 1) * 9
+            assert calendar.working_hours_between(msk(1985, 1, 1), msk(1986, 1, 3)) == (261 - 1 + 2) * 9
+        assert [warning.getMessage() for warning in caplog.records] == [
+            f"The package {working_time.PACKAGE} has no RU calendar for {year}: only work_days and the [deadlines] "
+            "lists count"
+            for year in (1985, 1986)
+        ]
