@@ -217,6 +217,15 @@ class StaffSettings(_Section):
         min_length=1,
         max_length=8,
     )
+    extension_reasons: list[str] = Field(
+        default=[
+            "Нужна выездная проверка на месте.",
+            "Запрошены сведения в других органах и организациях.",
+            "Работы включены в план и требуют времени на выполнение.",
+        ],
+        min_length=1,
+        max_length=8,
+    )
     redirect_reasons: list[str] = Field(
         default=[
             "Вопрос относится к управляющей компании: обращение передано ей.",

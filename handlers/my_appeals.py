@@ -120,6 +120,10 @@ def card(ctx: Context, appeal: Appeal) -> str:
                 lines.append(ctx.texts(key, at=at))
                 lines.append(f"   {event.comment}")
             continue
+        if event.kind == "extension":
+            lines.append(ctx.texts("my.event_extended", at=at))
+            lines.append(f"   {event.comment}")
+            continue
         if event.department:
             lines.append(ctx.texts("my.event_routed", at=at, department=event.department))
         else:

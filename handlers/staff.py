@@ -7,9 +7,9 @@ from bot.core.context import StaffContext
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import ALLOWED_MOVES, AppealStage, DomainError
-from bot.services.appeals import add_note, answer_appeal, is_note, move_appeal, route_appeal
+from bot.services.appeals import add_note, answer_appeal, extend_resolution, is_note, move_appeal, route_appeal
 from bot.services.notices import OPEN_APPEAL
-from bot.services.staff import MOVE, REASONS, ROUTE, reasons_for
+from bot.services.staff import EXTEND, MOVE, REASONS, ROUTE, reasons_for
 
 SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
 ANSWER = "desk:answer"  # desk:answer:<event id>: it goes as the official answer, with the rating buttons
@@ -68,6 +68,29 @@ async def pick_reason(ctx: StaffContext) -> None:
     ctx.answer(
         ctx.texts("desk.pick_reason", number=number, stage=ctx.services.notices.stage_name(stage), reasons=full), rows
     )
+
+
+@router.staff_button(EXTEND)
+async def extend(ctx: StaffContext) -> None:
+    """`desk:extend:<number>`: the reasons to pick from; `desk:extend:<number>:<index>`: the extension."""
+    who = actor(ctx)
+    number, _, picked = ctx.args.partition(":")
+    if who is None:
+        return
+    reasons = ctx.services.staff.extension_reasons
+    if not picked.isdigit():
+        rows = [[Button(shortened(reason), f"{EXTEND}:{number}:{index}")] for index, reason in enumerate(reasons)]
+        full = "\n".join(f"{index + 1}. {reason}" for index, reason in enumerate(reasons))
+        ctx.answer(ctx.texts("desk.pick_extension", number=number, reasons=full), rows)
+        return
+    try:
+        reason = reasons[int(picked)]
+        policy, notices = ctx.services.appeals, ctx.services.notices
+        appeal = await extend_resolution(ctx.uow, policy, notices, number, reason, actor=who, now=ctx.services.clock())
+    except (DomainError, IndexError) as exc:
+        ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
+        return
+    ctx.update_card(ctx.texts("desk.extended", number=number, due=notices.when(appeal.resolution_due_at)))
 
 
 @router.staff_button(ROUTE)

@@ -161,6 +161,9 @@ class AppealEvent(Base):
     department: Mapped[str | None] = mapped_column(String(64))  # set when the appeal was routed there
     comment: Mapped[str | None] = mapped_column(Text)
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "move" (a stage move, or the creation), "route" (to another department), "message" (a staff note, a staff
+    # message to the resident, the resident's addition), "extension" (the resolution deadline moved, 59-FZ)
+    kind: Mapped[str] = mapped_column(String(16), default="move")
 
     appeal: Mapped[Appeal] = relationship(back_populates="events")
 

@@ -201,5 +201,7 @@ async def test_staff_commands_with_exit_codes(config: Config, app: Application, 
     await chat.say("Мои обращения")
     card = await chat.say("1")
     assert "Этап: Дан ответ" in card
-    assert card.endswith("Ответ:\nЛифт починили 25 ноября.\n  [1] К списку обращений\n  [2] Главное меню")
+    assert card.endswith(
+        "Ответ:\nЛифт починили 25 ноября.\n  [1] Дополнить\n  [2] К списку обращений\n  [3] Главное меню"
+    )
     assert "звонил в УК" not in card

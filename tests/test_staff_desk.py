@@ -88,7 +88,13 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     [card] = topic.messages
     assert card.text.startswith(f"Обращение {number} · Новое, ждёт регистрации\nТема: ЖКХ\nОтдел: Отдел ЖКХ")
     assert "Телефон: +79123456789" in card.text
-    assert card.labels == ["Принять", "Отклонить", "Перенаправить", "Передать в другой отдел"]
+    assert card.labels == [
+        "Принять",
+        "Отклонить",
+        "Перенаправить",
+        "Передать в другой отдел",
+        "Продлить срок на 30 дней",
+    ]
 
     async with UnitOfWork(app.sessions) as uow:  # the command line moves it: the card follows
         await move_appeal(
@@ -98,7 +104,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert await desk.sync_due() == 1
     assert card.edits == 1
     assert card.text.startswith(f"Обращение {number} · Зарегистрировано")
-    assert card.labels == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
+    assert card.labels[:4] == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
     assert len(fake.topics[STAFF.id]) == 1
     assert fake.topics[STAFF.id][0].name.startswith(f"📥 {number}")  # the name shows the stage
 
@@ -198,6 +204,33 @@ async def test_a_rejection_with_a_reason_picked_from_the_list_and_a_hand_over(
     await desk.sync_due()
     assert topic.closed
     assert topic.messages[0].labels == []
+
+
+async def test_the_deadline_is_extended_once_with_the_resident_told_why_and_until_when(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+    async with app.sessions() as session:
+        before = (await session.execute(select(Appeal.resolution_due_at))).scalar_one()
+    await press(telegram, OLGA, "Продлить срок на 30 дней", topic.message_thread_id)
+    await press(telegram, OLGA, topic.messages[-1].labels[0], topic.message_thread_id)
+    async with app.sessions() as session:
+        after = (await session.execute(select(Appeal.resolution_due_at))).scalar_one()
+    assert after is not None
+    assert before is not None
+    assert 30 <= (after - before).days <= 33  # 30 days, moved off a day off
+    due = app.services.notices.when(after)
+    assert topic.messages[-1].text == f"Срок рассмотрения обращения {number} продлён до {due}; житель уведомлён."
+    assert await resident_messages(app) == [
+        f"Срок рассмотрения обращения {number} продлён до {due}.\nПричина: Нужна выездная проверка на месте."
+    ]
+    await desk.sync_due()
+    assert "Продлить срок на 30 дней" not in topic.messages[0].labels  # once only (59-FZ)
+    assert f"Рассмотреть до: {due}" in topic.messages[0].text
 
 
 async def write_in_topic(running: Running, user: User, text: str, thread: int, reply_to: object = None) -> None:

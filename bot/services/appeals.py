@@ -152,6 +152,7 @@ async def route_appeal(
             department=department,
             comment=comment,
             created_at=now,
+            kind="route",
         )
     )
     return appeal
@@ -160,7 +161,37 @@ async def route_appeal(
 def is_note(event: AppealEvent) -> bool:
     """A message in the appeal's history, not a move: a staff note (for staff only), a staff message to the
     resident, or the resident's addition."""
-    return event.from_stage is not None and event.from_stage == event.to_stage and event.department is None
+    return event.kind == "message"
+
+
+EXTENSION_DAYS = 30  # 59-FZ, art. 12: the resolution deadline may be extended once, by up to 30 days
+
+
+async def extend_resolution(
+    uow: UnitOfWork, policy: AppealPolicy, notices: Notices, number: str, reason: str, *, actor: str, now: datetime
+) -> Appeal:
+    """Extend the resolution deadline by 30 days, once, with the resident told why and until when."""
+    appeal = await _find(uow, number)
+    if AppealStage(appeal.stage) in FINAL_STAGES:
+        raise DomainError(f"appeal '{number}' is {appeal.stage}; a finished appeal has no deadline to extend")
+    if any(event.kind == "extension" for event in appeal.events):
+        raise DomainError(f"the deadline of appeal '{number}' was extended once already (59-FZ allows one extension)")
+    if appeal.resolution_due_at is None or not reason.strip():
+        raise DomainError("an extension needs the current deadline and a reason")
+    appeal.resolution_due_at = policy.calendar.add_days(appeal.resolution_due_at, EXTENSION_DAYS)
+    appeal.updated_at = now
+    appeal.events.append(
+        AppealEvent(
+            actor=actor,
+            from_stage=appeal.stage,
+            to_stage=appeal.stage,
+            comment=reason,
+            created_at=now,
+            kind="extension",
+        )
+    )
+    await notices.extended(uow, appeal, reason, now)
+    return appeal
 
 
 async def add_note(
@@ -177,6 +208,7 @@ async def add_note(
         comment=text,
         visible_to_resident=visible_to_resident,
         created_at=now,
+        kind="message",
     )
     await uow.appeals.add_event(event)
     return event

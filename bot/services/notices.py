@@ -57,6 +57,13 @@ class Notices:
             buttons = ((Button(self.texts("notify.open_card"), f"{OPEN_APPEAL}:{appeal.number}"),),)
         await self.to_resident(uow, appeal, text, buttons, record.at)
 
+    async def extended(self, uow: UnitOfWork, appeal: Appeal, reason: str, now: datetime) -> None:
+        text = self.texts(
+            "notify.extended", number=appeal.number, due=self.when(appeal.resolution_due_at), reason=reason
+        )
+        buttons = ((Button(self.texts("notify.open_card"), f"{OPEN_APPEAL}:{appeal.number}"),),)
+        await self.to_resident(uow, appeal, text, buttons, now)
+
     async def rating_reminder(self, uow: UnitOfWork, appeal: Appeal, now: datetime) -> None:
         text = self.texts("notify.rating_reminder", number=appeal.number)
         await self.to_resident(uow, appeal, text, self.rating_buttons(appeal.number), now)

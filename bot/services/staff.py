@@ -16,6 +16,7 @@ from storage.models import Appeal
 
 MOVE = "desk:move"  # button payload desk:move:<number>:<stage>[:<reason index>]
 REASONS = "desk:reasons"  # desk:reasons:<number>:<stage>: the reasons to pick from, for a move that needs one
+EXTEND = "desk:extend"  # desk:extend:<number>[:<reason index>]: the reasons to pick from, or the extension
 ROUTE = "desk:route"  # desk:route:<number>[:<department index>]: the departments to hand it to, or the hand-over
 TOPIC_NAME_LIMIT = 128  # characters Telegram allows in a topic's name
 # The moves a card offers as one press, in this order.
@@ -109,8 +110,15 @@ def card_buttons(texts: Texts, appeal: Appeal) -> Keyboard:
             if to in allowed
         ),
         (Button(texts("desk.route"), f"{ROUTE}:{number}"),) if stage not in FINAL_STAGES else (),
+        (Button(texts("desk.extend"), f"{EXTEND}:{number}"),) if may_extend(appeal) else (),
     ]
     return tuple(row for row in rows if row)
+
+
+def may_extend(appeal: Appeal) -> bool:
+    """59-FZ allows one extension of an open appeal's resolution deadline."""
+    open_appeal = AppealStage(appeal.stage) not in FINAL_STAGES
+    return open_appeal and not any(event.kind == "extension" for event in appeal.events)
 
 
 def reasons_for(stage: AppealStage, reject: list[str], redirect: list[str]) -> list[str]:

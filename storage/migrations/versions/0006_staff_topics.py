@@ -1,4 +1,4 @@
-"""staff topics: the forum topic and card message of each appeal in the staff group
+"""staff topics: the forum topic and card message of each appeal in the staff group; kinds of appeal events
 
 Revision ID: 0006
 Revises: 0005
@@ -33,6 +33,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("appeal_id", name=op.f("pk_staff_cards")),
     )
 
+    with op.batch_alter_table("appeal_events") as batch:
+        batch.add_column(sa.Column("kind", sa.String(length=16), nullable=False, server_default="move"))
+    op.execute("UPDATE appeal_events SET kind = 'route' WHERE department IS NOT NULL")
+    with op.batch_alter_table("appeal_events") as batch:
+        batch.alter_column("kind", server_default=None)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("appeal_events") as batch:
+        batch.drop_column("kind")
     op.drop_table("staff_cards")
