@@ -146,9 +146,11 @@ def print_details(appeal: Appeal, now: datetime, zone: ZoneInfo) -> None:
         print(f"answer:\n  {appeal.answer_text}")
     print("history:")
     for event in appeal.events:
-        change = (
-            f"routed to {event.department}" if event.department else f"{event.from_stage or '-'} -> {event.to_stage}"
-        )
+        change = {
+            "route": f"routed to {event.department}",
+            "message": "message",
+            "extension": "resolution deadline extended",
+        }.get(event.kind, f"{event.from_stage or '-'} -> {event.to_stage}")
         seen = "" if event.visible_to_resident else " [internal]"
         note = f": {event.comment}" if event.comment else ""
         print(f"  {when(event.created_at, zone)}  {event.actor:<20} {change}{seen}{note}")
