@@ -277,6 +277,36 @@ async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_no
     ]
 
 
+async def test_an_anonymous_admin_and_an_outsider_writing_in_a_topic_change_nothing(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    card = topic.messages[0]
+    anonymous = fake.message_update(
+        OLGA,
+        "Сообщите жителю, что всё готово",
+        chat=STAFF,
+        thread_id=topic.message_thread_id,
+        reply_to=card,
+        sender_chat=STAFF,
+    )
+    for update in (
+        anonymous,
+        fake.message_update(MALLORY, "Всё готово", chat=STAFF, thread_id=topic.message_thread_id, reply_to=card),
+    ):
+        update_id = fake.push(update)
+        await fake.wait_until(lambda: fake.confirmed_below > update_id)  # noqa: B023
+        await telegram.adapter.wait_idle()
+    assert topic.messages == [card]  # no preview, no reply
+    async with app.sessions() as session:
+        notes = (await session.execute(select(AppealEvent).where(AppealEvent.kind == "message"))).scalars().all()
+    assert notes == []
+    assert await resident_messages(app) == []
+
+
 async def test_the_official_answer_from_the_topic_asks_the_resident_for_a_rating(
     app: Application, telegram: Running
 ) -> None:
