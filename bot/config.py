@@ -205,6 +205,9 @@ class StaffSettings(_Section):
     warn_before_hours: float = Field(default=2.0, ge=0)
     # How often the deadline, rating and auto-close scans run, in seconds.
     scan_interval: float = Field(default=300.0, gt=0)
+    # Days a clarification request waits for the resident: then one reminder; as long again, and the appeal is
+    # closed as unclarified (its first-response clock stands still meanwhile).
+    clarify_days: float = Field(default=3.0, gt=0)
     # Who may act on appeals from the staff group, checked by Telegram user id.
     members: list[StaffMember] = []
     # The reasons staff pick from when they reject an appeal or redirect it to another body (shown to the resident).

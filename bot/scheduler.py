@@ -79,6 +79,35 @@ class Jobs:
             await uow.commit()
         return done
 
+    async def chase_clarifications(self, now: datetime) -> int:
+        """A clarification request unanswered for `[staff] clarify_days`: one reminder; as long again, and the
+        appeal is closed as unclarified (the practice of regional portals)."""
+        wait = timedelta(days=self.staff.clarify_days)
+        done = 0
+        async with UnitOfWork(self.sessions) as uow:
+            for appeal in await uow.appeals.awaiting_clarification_since(now - wait):
+                asked = appeal.clarification_asked_at
+                assert asked is not None
+                round_ = f"{asked:%Y%m%d%H%M%S}"
+                if now - asked >= 2 * wait and await uow.reminders.claim(appeal.id, f"unclarified:{round_}", now):
+                    appeal.clarification_asked_at = None
+                    reason = self.notices.texts("notify.unclarified")
+                    await move_appeal(
+                        uow,
+                        self.notices,
+                        appeal.number,
+                        AppealStage.REJECTED,
+                        actor=SYSTEM_ACTOR,
+                        now=now,
+                        comment=reason,
+                    )
+                    done += 1
+                elif await uow.reminders.claim(appeal.id, f"clarify:{round_}", now):
+                    await self.notices.clarification_reminder(uow, appeal, now)
+                    done += 1
+            await uow.commit()
+        return done
+
     async def alert_deadlines(self, now: datetime) -> int:
         """Warn staff once before each deadline of an open appeal, and once when it has passed."""
         done = 0
@@ -125,7 +154,8 @@ class Jobs:
 
 def _pending_deadlines(appeal: Appeal) -> list[tuple[str, datetime]]:
     deadlines = []
-    if appeal.first_response_at is None and appeal.first_response_due_at is not None:
+    waiting_for_resident = appeal.clarification_asked_at is not None  # the first-response clock stands still
+    if appeal.first_response_at is None and appeal.first_response_due_at is not None and not waiting_for_resident:
         deadlines.append(("first_response", appeal.first_response_due_at))
     if AppealStage(appeal.stage) in OPEN_STAGES and appeal.resolution_due_at is not None:
         deadlines.append(("resolution", appeal.resolution_due_at))
@@ -148,6 +178,7 @@ def build_scheduler(
         ("rating_reminders", jobs.remind_to_rate),
         ("close_answered", jobs.close_answered),
         ("deadline_alerts", jobs.alert_deadlines),
+        ("clarifications", jobs.chase_clarifications),
         ("forget_old", jobs.forget_old),
     ]
     for name, scan in scans:

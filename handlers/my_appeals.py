@@ -8,9 +8,9 @@ from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, add_note, is_note
+from bot.services.appeals import RESIDENT_ACTOR, add_note, clarified, is_note
+from bot.services.notices import ADD_TO_APPEAL, STAGE_TEXTS
 from bot.services.notices import OPEN_APPEAL as OPEN
-from bot.services.notices import STAGE_TEXTS
 from handlers.menu import MAIN_MENU, MY_APPEALS, OPEN_APPEAL
 from storage.models import Appeal
 
@@ -22,7 +22,7 @@ def stage_name(ctx: Context, stage: str) -> str:
 
 
 BACK_TO_LIST = "my:list"
-ADD = "my:add"  # my:add:<number>: "Дополнить" an appeal
+ADD = ADD_TO_APPEAL  # my:add:<number>: "Дополнить" an appeal, or answer a clarification request
 ADD_CANCEL = "my:add_cancel"
 ADDING = "my:adding"  # dialog state: the next message is the addition
 
@@ -104,7 +104,9 @@ async def adding(ctx: Context) -> None:
         return
     now = ctx.services.clock()
     await add_note(ctx.uow, appeal, text, actor=RESIDENT_ACTOR, now=now, visible_to_resident=True)
-    await ctx.services.notices.to_staff(ctx.uow, "desk.resident_added", now, appeal, number=appeal.number, text=text)
+    key = "desk.resident_clarified" if appeal.clarification_asked_at else "desk.resident_added"
+    clarified(appeal, ctx.services.appeals, now)
+    await ctx.services.notices.to_staff(ctx.uow, key, now, appeal, number=appeal.number, text=text)
     ctx.clear_state()
     ctx.answer(ctx.texts("my.added", number=appeal.number), [[Button(ctx.texts("faq.main_menu"), MAIN_MENU)]])
 

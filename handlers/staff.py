@@ -7,12 +7,21 @@ from bot.core.context import StaffContext
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import ALLOWED_MOVES, AppealStage, DomainError
-from bot.services.appeals import add_note, answer_appeal, extend_resolution, is_note, move_appeal, route_appeal
+from bot.services.appeals import (
+    add_note,
+    answer_appeal,
+    ask_clarification,
+    extend_resolution,
+    is_note,
+    move_appeal,
+    route_appeal,
+)
 from bot.services.notices import OPEN_APPEAL
 from bot.services.staff import EXTEND, MOVE, REASONS, ROUTE, reasons_for
 
 SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
 ANSWER = "desk:answer"  # desk:answer:<event id>: it goes as the official answer, with the rating buttons
+CLARIFY = "desk:clarify"  # desk:clarify:<event id>: it goes as a clarification request; the clock stops
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 
 router = Router("staff")
@@ -143,11 +152,12 @@ async def written(ctx: StaffContext) -> None:
         buttons = [[Button(ctx.texts("desk.send"), f"{SEND}:{note.id}")]]
         if appeal.stage == AppealStage.NEW or AppealStage.ANSWERED in ALLOWED_MOVES[AppealStage(appeal.stage)]:
             buttons.append([Button(ctx.texts("desk.send_answer"), f"{ANSWER}:{note.id}")])
+        buttons.append([Button(ctx.texts("desk.send_clarify"), f"{CLARIFY}:{note.id}")])
         buttons.append([Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")])
         ctx.answer(ctx.texts("desk.preview", number=appeal.number, text=ctx.incoming.text), buttons)
 
 
-@router.staff_button(SEND, ANSWER, KEEP)
+@router.staff_button(SEND, ANSWER, CLARIFY, KEEP)
 async def decided(ctx: StaffContext) -> None:
     """The operator decided on a previewed message: send it to the resident as a message or as the official
     answer (the appeal moves to "answered" and the resident is asked to rate it), or keep it as a note."""
@@ -172,6 +182,14 @@ async def decided(ctx: StaffContext) -> None:
             ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
             return
         ctx.update_card(ctx.texts("desk.answered", text=event.comment))
+        return
+    if payload.startswith(CLARIFY):
+        try:
+            await ask_clarification(ctx.uow, ctx.services.notices, appeal, event, ctx.services.clock())
+        except DomainError as exc:
+            ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
+            return
+        ctx.update_card(ctx.texts("desk.clarification_asked", text=event.comment))
         return
     event.visible_to_resident = True
     notices = ctx.services.notices

@@ -111,6 +111,7 @@ class Appeal(Base):
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
+    clarification_asked_at: Mapped[datetime | None]  # staff wait for the resident: the first-response clock stops
     answered_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 

@@ -232,6 +232,16 @@ class AppealRepository:
         )
         return list((await self._session.execute(query)).scalars())
 
+    async def awaiting_clarification_since(self, moment: datetime) -> list[Appeal]:
+        """Open appeals whose clarification request has waited since before `moment`."""
+        query = (
+            select(Appeal)
+            .where(Appeal.clarification_asked_at.is_not(None), Appeal.clarification_asked_at < moment)
+            .options(*_appeal_details())
+            .order_by(Appeal.id)
+        )
+        return list((await self._session.execute(query)).scalars())
+
     async def with_deadline_between(self, start: datetime, end: datetime, open_stages: list[str]) -> list[Appeal]:
         """Open appeals with a first-response or resolution deadline in [start, end)."""
         first = and_(

@@ -4,6 +4,7 @@ a topic and card per appeal, kept up to date; actions on the card by roster memb
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -260,7 +261,12 @@ async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_no
     await write_in_topic(telegram, OLGA, "Уточните, пожалуйста, номер подъезда", topic.message_thread_id, card)
     preview = topic.messages[-1]
     assert preview.text == f"Отправить жителю по обращению {number}?\n\nУточните, пожалуйста, номер подъезда"
-    assert preview.labels == ["Отправить", "Отправить как официальный ответ", "Отмена"]
+    assert preview.labels == [
+        "Отправить",
+        "Отправить как официальный ответ",
+        "Отправить как запрос уточнения",
+        "Отмена",
+    ]
     assert await resident_messages(app) == []  # nothing goes out by accident
     await press(telegram, MALLORY, "Отправить", topic.message_thread_id)  # an outsider cannot send it
     assert await resident_messages(app) == []
@@ -322,6 +328,62 @@ async def test_the_official_answer_from_the_topic_asks_the_resident_for_a_rating
     assert (appeal.stage, appeal.answer_text) == ("answered", "Лифт починили 4 декабря.")
     assert answer.text.startswith(f"Ответ на обращение {number}:\n\nЛифт починили 4 декабря.\n\nОцените")
     assert answer.buttons == [[{"text": str(n), "payload": f"rate:{number}:{n}"} for n in range(1, 6)]]
+
+
+async def test_a_clarification_round_trip_stops_the_clock_until_the_resident_answers(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, user="42")
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    async with app.sessions() as session:
+        due_before = (await session.execute(select(Appeal.first_response_due_at))).scalar_one()
+    await write_in_topic(
+        telegram, OLGA, "В каком подъезде не работает лифт?", topic.message_thread_id, topic.messages[0]
+    )
+    await press(telegram, OLGA, "Отправить как запрос уточнения", topic.message_thread_id)
+    assert topic.messages[-1].text.startswith("Отправлено жителю как запрос уточнения")
+    anna = telegram.resident(User(42, "Анна"))
+    while await app.notifier.deliver_due():
+        pass
+    assert anna.chat[-1].text.startswith(f"Специалистам «Отдел ЖКХ» нужно уточнение по обращению {number}:")
+    await anna.press("Ответить на вопрос")
+    await anna.send("Во втором подъезде")
+    while await app.notifier.deliver_due():
+        pass
+    assert topic.messages[-1].text.startswith(f"Житель ответил на запрос уточнения по обращению {number}")
+    async with app.sessions() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+    assert appeal.clarification_asked_at is None
+    assert appeal.first_response_due_at is not None
+    assert due_before is not None
+    assert appeal.first_response_due_at >= due_before  # the time spent waiting for the resident is not counted
+
+
+async def test_an_unanswered_clarification_is_reminded_once_then_closed(app: Application, telegram: Running) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, user="42")
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await write_in_topic(telegram, OLGA, "Уточните адрес, пожалуйста", topic.message_thread_id, topic.messages[0])
+    await press(telegram, OLGA, "Отправить как запрос уточнения", topic.message_thread_id)
+    jobs, now = app.jobs, app.services.clock()
+    assert await jobs.chase_clarifications(now + timedelta(days=2)) == 0
+    assert await jobs.chase_clarifications(now + timedelta(days=3, minutes=1)) == 1  # the reminder
+    assert await jobs.chase_clarifications(now + timedelta(days=4)) == 0  # once
+    assert await jobs.chase_clarifications(now + timedelta(days=6, minutes=2)) == 1  # closed as unclarified
+    async with app.sessions() as session:
+        appeal = (await session.execute(select(Appeal))).scalar_one()
+    assert appeal.stage == "rejected"
+    messages = await resident_messages(app)
+    assert (
+        messages[-2]
+        == f"Напоминаем: специалисты ждут вашего уточнения по обращению {number}. Без него обращение будет закрыто."
+    )
+    assert messages[-1].startswith(
+        f"Обращение {number}: новый этап — «Отклонено».\nКомментарий специалиста: Обращение закрыто без рассмотрения"
+    )
 
 
 async def test_a_residents_addition_reaches_the_topic(app: Application, telegram: Running) -> None:

@@ -164,6 +164,31 @@ def is_note(event: AppealEvent) -> bool:
     return event.kind == "message"
 
 
+async def ask_clarification(
+    uow: UnitOfWork, notices: Notices, appeal: Appeal, question: AppealEvent, now: datetime
+) -> None:
+    """Ask the resident to clarify, with a message staff wrote (`question`): it goes to the resident, and the
+    first-response clock stops until they answer (or the appeal is closed as unclarified)."""
+    if AppealStage(appeal.stage) in FINAL_STAGES:
+        raise DomainError(f"appeal '{appeal.number}' is {appeal.stage}; nobody is asked about a finished appeal")
+    question.visible_to_resident = True
+    appeal.clarification_asked_at = appeal.clarification_asked_at or now
+    await notices.clarification(uow, appeal, question.comment or "", now)
+
+
+def clarified(appeal: Appeal, policy: AppealPolicy, now: datetime) -> None:
+    """The resident answered a clarification request: the first-response clock runs again with the working time
+    it had left when the question was asked."""
+    asked = appeal.clarification_asked_at
+    if asked is None:
+        return
+    appeal.clarification_asked_at = None
+    due = appeal.first_response_due_at
+    if appeal.first_response_at is None and due is not None and due > asked:
+        left = policy.calendar.working_hours_between(asked, due)
+        appeal.first_response_due_at = policy.calendar.add_working_hours(now, left)
+
+
 EXTENSION_DAYS = 30  # 59-FZ, art. 12: the resolution deadline may be extended once, by up to 30 days
 
 

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 RATE = "rate"  # button payload rate:<number>:<score>
 OPEN_APPEAL = "my:open"  # button payload my:open:<number>
+ADD_TO_APPEAL = "my:add"  # button payload my:add:<number>: the resident's next message goes to the appeal
 STAGE_TEXTS = {
     AppealStage.NEW: "stages.new",
     AppealStage.ACCEPTED: "stages.accepted",
@@ -56,6 +57,17 @@ class Notices:
             text = self.texts(key, number=appeal.number, stage=self.stage_name(record.to_stage), comment=comment)
             buttons = ((Button(self.texts("notify.open_card"), f"{OPEN_APPEAL}:{appeal.number}"),),)
         await self.to_resident(uow, appeal, text, buttons, record.at)
+
+    async def clarification(self, uow: UnitOfWork, appeal: Appeal, question: str, now: datetime) -> None:
+        text = self.texts("notify.clarification", number=appeal.number, department=appeal.department, text=question)
+        await self.to_resident(uow, appeal, text, self.clarify_button(appeal.number), now)
+
+    async def clarification_reminder(self, uow: UnitOfWork, appeal: Appeal, now: datetime) -> None:
+        text = self.texts("notify.clarification_reminder", number=appeal.number)
+        await self.to_resident(uow, appeal, text, self.clarify_button(appeal.number), now)
+
+    def clarify_button(self, number: str) -> Keyboard:
+        return ((Button(self.texts("notify.clarify"), f"{ADD_TO_APPEAL}:{number}"),),)
 
     async def extended(self, uow: UnitOfWork, appeal: Appeal, reason: str, now: datetime) -> None:
         text = self.texts(

@@ -1,4 +1,4 @@
-"""staff topics: the forum topic and card message of each appeal in the staff group; kinds of appeal events
+"""staff topics: topic and card per appeal in the staff group; kinds of appeal events; clarification requests
 
 Revision ID: 0006
 Revises: 0005
@@ -38,9 +38,13 @@ def upgrade() -> None:
     op.execute("UPDATE appeal_events SET kind = 'route' WHERE department IS NOT NULL")
     with op.batch_alter_table("appeal_events") as batch:
         batch.alter_column("kind", server_default=None)
+    with op.batch_alter_table("appeals") as batch:
+        batch.add_column(sa.Column("clarification_asked_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("appeals") as batch:
+        batch.drop_column("clarification_asked_at")
     with op.batch_alter_table("appeal_events") as batch:
         batch.drop_column("kind")
     op.drop_table("staff_cards")
