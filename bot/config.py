@@ -205,6 +205,8 @@ class StaffSettings(_Section):
     warn_before_hours: float = Field(default=2.0, ge=0)
     # How often the deadline, rating and auto-close scans run, in seconds.
     scan_interval: float = Field(default=300.0, gt=0)
+    # When the daily digest of overdue appeals per department goes to the staff chat (local time, [deadlines]).
+    digest_at: time = time(9, 0)
     # Days a clarification request waits for the resident: then one reminder; as long again, and the appeal is
     # closed as unclarified (its first-response clock stands still meanwhile).
     clarify_days: float = Field(default=3.0, gt=0)

@@ -79,6 +79,26 @@ class Jobs:
             await uow.commit()
         return done
 
+    async def digest(self, now: datetime) -> int:
+        """The daily digest to the staff chat: how many appeals are overdue in each department, with their
+        numbers. Nothing is sent on a day with none."""
+        async with UnitOfWork(self.sessions) as uow:
+            overdue = await overdue_appeals(uow, now)
+            if not overdue:
+                return 0
+            by_department: dict[str, list[str]] = {}
+            for appeal in overdue:
+                by_department.setdefault(appeal.department, []).append(appeal.number)
+            lines = "\n".join(
+                self.notices.texts(
+                    "desk.digest_line", department=department, count=len(numbers), numbers=", ".join(numbers)
+                )
+                for department, numbers in sorted(by_department.items())
+            )
+            await self.notices.to_staff(uow, "desk.digest", now, None, count=len(overdue), lines=lines)
+            await uow.commit()
+        return len(overdue)
+
     async def chase_clarifications(self, now: datetime) -> int:
         """A clarification request unanswered for `[staff] clarify_days`: one reminder; as long again, and the
         appeal is closed as unclarified (the practice of regional portals)."""
@@ -171,8 +191,20 @@ def _round(kind: str, appeal: Appeal) -> str:
 def build_scheduler(
     jobs: Jobs, notifier: Notifier, clock: Callable[[], datetime], sweep_interval: float, scan_interval: float
 ) -> AsyncIOScheduler:
-    """An in-memory scheduler ticking the outbox sweep and the scans; each job runs one instance at a time."""
+    """An in-memory scheduler ticking the outbox sweep and the scans, and the staff's daily digest; each job runs
+    one instance at a time."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    digest_at = jobs.staff.digest_at
+    scheduler.add_job(
+        _logged("staff_digest", jobs.digest, clock, notifier),
+        "cron",
+        hour=digest_at.hour,
+        minute=digest_at.minute,
+        timezone=jobs.notices.timezone,
+        id="staff_digest",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(notifier.wake, "interval", seconds=sweep_interval, id="outbox_sweep")
     scans: list[tuple[str, Callable[[datetime], Awaitable[int]]]] = [
         ("rating_reminders", jobs.remind_to_rate),

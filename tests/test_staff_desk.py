@@ -407,3 +407,17 @@ async def test_a_residents_addition_reaches_the_topic(app: Application, telegram
     await anna.press("Мои обращения")
     await anna.press(next(label for label in anna.chat[-1].labels if label.startswith(number)))
     assert "вы дополнили обращение\n   Подъезд второй, лифт стоит с понедельника" in anna.chat[-1].text
+
+
+async def test_the_daily_digest_lists_overdue_appeals_per_department_in_the_general_topic(
+    app: Application, telegram: Running
+) -> None:
+    assert await app.jobs.digest(app.services.clock()) == 0  # nothing overdue: nothing sent
+    number = await new_appeal(app)
+    await desk_for(app, telegram.fake).sync_due()
+    assert await app.jobs.digest(app.services.clock() + timedelta(days=3)) == 1
+    async with app.sessions() as session:
+        [digest] = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == str(STAFF.id)))
+        ).scalars()
+    assert digest.text == f"Просрочено обращений: 1.\n• Отдел ЖКХ: 1 — {number}"  # to the General topic: no thread
