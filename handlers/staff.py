@@ -27,13 +27,20 @@ KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 router = Router("staff")
 
 
-def actor(ctx: StaffContext) -> str | None:
-    """Who acts, as the appeal's history records it; None (with a refusal queued) for anyone not on the roster,
-    and for an anonymous group admin, whose person nobody can tell."""
-    if ctx.member is None or ctx.incoming.on_behalf_of_chat:
+async def actor(ctx: StaffContext, number: str) -> str | None:
+    """Who acts on appeal `number`, as its history records it; None (with a refusal queued) for anyone not on
+    the roster, an anonymous group admin (whose person nobody can tell), and a department's staff member acting
+    on another department's appeal."""
+    member = ctx.member
+    if member is None or ctx.incoming.on_behalf_of_chat:
         ctx.answer(ctx.texts("desk.not_allowed"))
         return None
-    return f"staff:{ctx.member.name}"
+    if member.role == "department":
+        appeal = await ctx.uow.appeals.by_number(number)
+        if appeal is not None and appeal.department not in member.departments:
+            ctx.answer(ctx.texts("desk.not_your_department", department=appeal.department))
+            return None
+    return f"staff:{member.name}"
 
 
 def reasons(ctx: StaffContext, stage: AppealStage) -> list[str]:
@@ -44,8 +51,8 @@ def reasons(ctx: StaffContext, stage: AppealStage) -> list[str]:
 @router.staff_button(MOVE)
 async def move(ctx: StaffContext) -> None:
     """`desk:move:<number>:<stage>[:<reason>]`: a press on the card, or on the reason picked for the move."""
-    who = actor(ctx)
     number, stage, *picked = ctx.args.split(":")
+    who = await actor(ctx, number)
     if who is None:
         return
     try:
@@ -66,7 +73,7 @@ async def move(ctx: StaffContext) -> None:
 async def pick_reason(ctx: StaffContext) -> None:
     """`desk:reasons:<number>:<stage>`: the reasons (from bot.toml) to pick for a rejection or a redirection."""
     number, _, stage = ctx.args.partition(":")
-    if actor(ctx) is None or stage not in {AppealStage.REJECTED, AppealStage.REDIRECTED}:
+    if await actor(ctx, number) is None or stage not in {AppealStage.REJECTED, AppealStage.REDIRECTED}:
         return
     target = AppealStage(stage)
     rows = [
@@ -82,8 +89,8 @@ async def pick_reason(ctx: StaffContext) -> None:
 @router.staff_button(EXTEND)
 async def extend(ctx: StaffContext) -> None:
     """`desk:extend:<number>`: the reasons to pick from; `desk:extend:<number>:<index>`: the extension."""
-    who = actor(ctx)
     number, _, picked = ctx.args.partition(":")
+    who = await actor(ctx, number)
     if who is None:
         return
     reasons = ctx.services.staff.extension_reasons
@@ -105,8 +112,8 @@ async def extend(ctx: StaffContext) -> None:
 @router.staff_button(ROUTE)
 async def route(ctx: StaffContext) -> None:
     """`desk:route:<number>`: the departments to pick from; `desk:route:<number>:<index>`: the hand-over."""
-    who = actor(ctx)
     number, _, picked = ctx.args.partition(":")
+    who = await actor(ctx, number)
     if who is None:
         return
     departments = ctx.services.appeals.departments
@@ -161,12 +168,14 @@ async def written(ctx: StaffContext) -> None:
 async def decided(ctx: StaffContext) -> None:
     """The operator decided on a previewed message: send it to the resident as a message or as the official
     answer (the appeal moves to "answered" and the resident is asked to rate it), or keep it as a note."""
-    who = actor(ctx)
     event = await ctx.uow.appeals.event(int(ctx.args)) if ctx.args.isdigit() else None
-    if who is None or event is None or not is_note(event):
+    appeal = None if event is None or not is_note(event) else await ctx.uow.appeals.get(event.appeal_id)
+    if event is None or appeal is None:
         return
-    appeal = await ctx.uow.appeals.get(event.appeal_id)
-    if appeal is None or event.visible_to_resident:
+    who = await actor(ctx, appeal.number)
+    if who is None:
+        return
+    if event.visible_to_resident:
         ctx.update_card(ctx.texts("desk.already_sent"))
         return
     payload = ctx.incoming.payload or ""

@@ -26,6 +26,7 @@ from tests.test_telegram import Running, settings_for, start
 STAFF = Chat(-1001234567890, "supergroup", "Центр обратной связи", is_forum=True)
 OLGA = User(3001, "Ольга")  # an operator on the roster
 MALLORY = User(3002, "Мэллори")  # in the group, not on the roster
+PETR = User(3003, "Пётр")  # on the roster for the roads department only
 ROSTER = f"""
 [staff]
 platform = "telegram"
@@ -35,6 +36,11 @@ topics = true
 telegram_id = {OLGA.id}
 name = "Ольга Смирнова"
 role = "operator"
+[[staff.members]]
+telegram_id = {PETR.id}
+name = "Пётр Иванов"
+role = "department"
+departments = ["Дорожное хозяйство"]
 """
 
 
@@ -121,6 +127,8 @@ async def test_an_operator_moves_the_appeal_with_a_button_and_an_outsider_is_ref
 
     await press(telegram, MALLORY, "Принять", topic.message_thread_id)
     assert topic.messages[-1].text.startswith("Действовать по обращениям могут только сотрудники из списка")
+    await press(telegram, PETR, "Принять", topic.message_thread_id)  # on the roster, for another department
+    assert topic.messages[-1].text.startswith("Это обращение ведёт «Отдел ЖКХ»")
     await press(telegram, OLGA, "Принять", topic.message_thread_id)
     assert topic.messages[-1].text == f"Готово: обращение {number} — «Зарегистрировано»."
     async with app.sessions() as session:
