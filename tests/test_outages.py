@@ -59,7 +59,8 @@ async def outage(database_url: str) -> AsyncIterator[None]:
 
 @contextlib.contextmanager
 def sqlite_locked(path: Path) -> Iterator[None]:
-    lock = sqlite3.connect(path, timeout=1, isolation_level=None)
+    # The bot's own writes are short, but on a loaded machine one may take over a second: wait for it.
+    lock = sqlite3.connect(path, timeout=10, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
     try:
         yield
