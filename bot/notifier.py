@@ -9,16 +9,15 @@ import math
 import secrets
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, Sender
 from bot.core.types import Handled, Reply, keyboard_from_json
-from bot.core.waiting import wait_for_event
+from bot.core.waiting import uninterrupted, wait_for_event
 from storage.db import is_outage
 from storage.models import OutboxMessage, utcnow
 from storage.uow import UnitOfWork
@@ -202,7 +201,7 @@ class Notifier:
                 claim_more = claim_more or self._wake.is_set()
                 self._wake.clear()  # before looking, so a wake-up during the round is not lost
                 try:
-                    claim_more = await self._uninterrupted(self._round(claim_more))
+                    claim_more = await uninterrupted(self._round(claim_more))
                 except Exception as exc:
                     if outage is None or type(exc) is not type(outage):
                         if is_outage(exc):
@@ -222,18 +221,6 @@ class Notifier:
                 await wait_for_event(self._wake, min(RENEW_EVERY, idle_timeout) if busy else idle_timeout)
         finally:
             await self._hand_back()
-
-    @staticmethod
-    async def _uninterrupted(work: Coroutine[Any, Any, bool]) -> bool:
-        """Run a round of database work to its end even when the bot stops meanwhile: a transaction cut off in
-        the middle can leave its connection unusable for the hand-back that follows (SQLite: "cannot start a
-        transaction within a transaction"). The cancellation is raised once the round is over."""
-        task = asyncio.ensure_future(work)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await asyncio.gather(task, return_exceptions=True)
-            raise
 
     async def deliver_due(self) -> int:
         """Record what was sent so far, claim one batch of due messages and deliver it to the end; returns how

@@ -24,7 +24,7 @@ from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
 from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import KeyboardLimits, lay_out, split_text
 from bot.core.types import Button, ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
-from bot.core.waiting import wait_for_event
+from bot.core.waiting import uninterrupted, wait_for_event
 from bot.notifier import RateLimiter
 from bot.web import Endpoint
 
@@ -347,7 +347,7 @@ class VkAdapter:
         while True:
             await self._intake.progress.wait()
             self._intake.progress.clear()
-            await self._save_position()
+            await uninterrupted(self._save_position())
             await asyncio.sleep(0.2)
 
     async def _save_position(self) -> None:

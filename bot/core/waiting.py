@@ -1,11 +1,15 @@
-"""Waiting for an event with a time limit, without the flaw of `asyncio.wait_for` on Python 3.11: when the task
-was cancelled just as the event was set, wait_for returned normally and the cancellation was lost, so a stopping
-loop kept running (seen as a test that hung in `Notifier.run`)."""
+"""Waiting and cancellation done safely: an event with a time limit (without the flaw of `asyncio.wait_for` on
+Python 3.11, which lost a cancellation that came as the event was set, so a stopping loop kept running), and
+database work that a stop must not cut off in the middle."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
@@ -14,3 +18,15 @@ async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await event.wait()
     return event.is_set()
+
+
+async def uninterrupted(work: Awaitable[T]) -> T:
+    """Run `work` (a database transaction) to its end even when the caller is cancelled meanwhile, then raise the
+    cancellation: a transaction cut off in the middle can leave its connection unusable for what the stopping
+    code writes next (SQLite: "cannot start a transaction within a transaction")."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.gather(task, return_exceptions=True)
+        raise
