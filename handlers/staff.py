@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from bot.core.context import StaffContext
+from bot.core.layout import shorten
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import ALLOWED_MOVES, AppealStage, DomainError
@@ -23,6 +24,8 @@ SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the re
 ANSWER = "desk:answer"  # desk:answer:<event id>: it goes as the official answer, with the rating buttons
 CLARIFY = "desk:clarify"  # desk:clarify:<event id>: it goes as a clarification request; the clock stops
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
+
+REASON_LABEL = 60  # characters of a reason shown on its button (the whole reason is in the message above)
 
 router = Router("staff")
 
@@ -77,7 +80,7 @@ async def pick_reason(ctx: StaffContext) -> None:
         return
     target = AppealStage(stage)
     rows = [
-        [Button(shortened(reason), f"{MOVE}:{number}:{stage}:{index}")]
+        [Button(shorten(reason, REASON_LABEL), f"{MOVE}:{number}:{stage}:{index}")]
         for index, reason in enumerate(reasons(ctx, target))
     ]
     full = "\n".join(f"{index + 1}. {reason}" for index, reason in enumerate(reasons(ctx, target)))
@@ -95,7 +98,10 @@ async def extend(ctx: StaffContext) -> None:
         return
     reasons = ctx.services.staff.extension_reasons
     if not picked.isdigit():
-        rows = [[Button(shortened(reason), f"{EXTEND}:{number}:{index}")] for index, reason in enumerate(reasons)]
+        rows = [
+            [Button(shorten(reason, REASON_LABEL), f"{EXTEND}:{number}:{index}")]
+            for index, reason in enumerate(reasons)
+        ]
         full = "\n".join(f"{index + 1}. {reason}" for index, reason in enumerate(reasons))
         ctx.answer(ctx.texts("desk.pick_extension", number=number, reasons=full), rows)
         return
@@ -129,10 +135,6 @@ async def route(ctx: StaffContext) -> None:
         ctx.update_card(ctx.texts("desk.not_possible", reason=str(exc)))
         return
     ctx.update_card(ctx.texts("desk.routed", number=number, department=department))
-
-
-def shortened(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @router.staff_message()

@@ -8,9 +8,9 @@ import dataclasses
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+H = TypeVar("H")
 KNOWN_RESIDENTS = 20_000  # conversations kept in memory between updates, the most recent ones
 OUTAGE_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds an update waits, try after try, for the database
 
@@ -200,13 +201,8 @@ class Dispatcher:
         payload = ctx.incoming.payload
         if payload is None:
             return self._staff_text if ctx.incoming.text else None
-        parts = payload.split(":")
-        for size in range(len(parts), 0, -1):
-            handler = self._staff_buttons.get(":".join(parts[:size]))
-            if handler is not None:
-                ctx.args = ":".join(parts[size:])
-                return handler
-        return None
+        handler, ctx.args = by_prefix(self._staff_buttons, payload)
+        return handler
 
     async def _commit(self, uow: UnitOfWork, incoming: Incoming, replies: list[Reply], now: datetime) -> Handled | None:
         """Commit what the update did. An update that changed something is recorded, so it runs once, and its
@@ -282,20 +278,24 @@ class Dispatcher:
         return self._otherwise
 
     def _button(self, ctx: Context, payload: str) -> Handler:
-        """The handler of the longest registered prefix of the payload, split at ':'."""
-        parts = payload.split(":")
-        for size in range(len(parts), 0, -1):
-            handler = self._buttons.get(":".join(parts[:size]))
-            if handler is not None:
-                ctx.args = ":".join(parts[size:])
-                return handler
-        return self._otherwise
+        handler, ctx.args = by_prefix(self._buttons, payload)
+        return handler or self._otherwise
 
     async def _otherwise(self, ctx: Context) -> None:
         if self._fallback is not None:
             await self._fallback(ctx)
         else:
             ctx.answer(self._texts("errors.not_understood"))
+
+
+def by_prefix(handlers: Mapping[str, H], payload: str) -> tuple[H | None, str]:
+    """The handler of the longest registered prefix of a button's payload, split at ':', and the rest."""
+    parts = payload.split(":")
+    for size in range(len(parts), 0, -1):
+        handler = handlers.get(":".join(parts[:size]))
+        if handler is not None:
+            return handler, ":".join(parts[size:])
+    return None, ""
 
 
 class KnownConversations:

@@ -88,6 +88,9 @@ def _joined(rows: list[list[Button]], limits: KeyboardLimits) -> Keyboard:
 
 
 def _shortened(button: Button, limit: int) -> Button:
-    if len(button.text) <= limit:
-        return button
-    return Button(button.text[: limit - 1].rstrip() + "…", button.payload)
+    return button if len(button.text) <= limit else Button(shorten(button.text, limit), button.payload)
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters: a longer text is cut and ends with "…"."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError, StageMove, move
 from bot.services.notices import Notices
@@ -144,17 +145,7 @@ async def route_appeal(
         raise DomainError(f"appeal '{number}' is already with '{department}'")
     appeal.department = department
     appeal.updated_at = now
-    appeal.events.append(
-        AppealEvent(
-            actor=actor,
-            from_stage=appeal.stage,
-            to_stage=appeal.stage,
-            department=department,
-            comment=comment,
-            created_at=now,
-            kind="route",
-        )
-    )
+    appeal.events.append(_standing(appeal, "route", actor, now, comment, department=department))
     return appeal
 
 
@@ -189,6 +180,25 @@ def clarified(appeal: Appeal, policy: AppealPolicy, now: datetime) -> None:
         appeal.first_response_due_at = policy.calendar.add_working_hours(now, left)
 
 
+def was_extended(appeal: Appeal) -> bool:
+    """Whether the appeal's resolution deadline was extended already (59-FZ allows it once)."""
+    return any(event.kind == "extension" for event in appeal.events)
+
+
+def _standing(appeal: Appeal, kind: str, actor: str, now: datetime, comment: str | None, **values: Any) -> AppealEvent:
+    """An entry of the appeal's history that leaves its stage where it is (a hand-over, a message, an
+    extension)."""
+    return AppealEvent(
+        actor=actor,
+        from_stage=appeal.stage,
+        to_stage=appeal.stage,
+        comment=comment,
+        created_at=now,
+        kind=kind,
+        **values,
+    )
+
+
 EXTENSION_DAYS = 30  # 59-FZ, art. 12: the resolution deadline may be extended once, by up to 30 days
 
 
@@ -199,22 +209,13 @@ async def extend_resolution(
     appeal = await _find(uow, number)
     if AppealStage(appeal.stage) in FINAL_STAGES:
         raise DomainError(f"appeal '{number}' is {appeal.stage}; a finished appeal has no deadline to extend")
-    if any(event.kind == "extension" for event in appeal.events):
+    if was_extended(appeal):
         raise DomainError(f"the deadline of appeal '{number}' was extended once already (59-FZ allows one extension)")
     if appeal.resolution_due_at is None or not reason.strip():
         raise DomainError("an extension needs the current deadline and a reason")
     appeal.resolution_due_at = policy.calendar.add_days(appeal.resolution_due_at, EXTENSION_DAYS)
     appeal.updated_at = now
-    appeal.events.append(
-        AppealEvent(
-            actor=actor,
-            from_stage=appeal.stage,
-            to_stage=appeal.stage,
-            comment=reason,
-            created_at=now,
-            kind="extension",
-        )
-    )
+    appeal.events.append(_standing(appeal, "extension", actor, now, reason))
     await notices.extended(uow, appeal, reason, now)
     return appeal
 
@@ -225,16 +226,8 @@ async def add_note(
     """Write a message into the appeal's history without moving it."""
     if not text.strip():
         raise DomainError("the text is empty")
-    event = AppealEvent(
-        appeal_id=appeal.id,
-        actor=actor,
-        from_stage=appeal.stage,
-        to_stage=appeal.stage,
-        comment=text,
-        visible_to_resident=visible_to_resident,
-        created_at=now,
-        kind="message",
-    )
+    event = _standing(appeal, "message", actor, now, text, visible_to_resident=visible_to_resident)
+    event.appeal_id = appeal.id
     await uow.appeals.add_event(event)
     return event
 

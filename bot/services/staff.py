@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.config import StaffMember
 from bot.core.types import Button, Keyboard
 from bot.services.appeal_stages import ALLOWED_MOVES, FINAL_STAGES, AppealStage
+from bot.services.appeals import was_extended
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
 from storage.models import Appeal
@@ -117,8 +118,7 @@ def card_buttons(texts: Texts, appeal: Appeal) -> Keyboard:
 
 def may_extend(appeal: Appeal) -> bool:
     """59-FZ allows one extension of an open appeal's resolution deadline."""
-    open_appeal = AppealStage(appeal.stage) not in FINAL_STAGES
-    return open_appeal and not any(event.kind == "extension" for event in appeal.events)
+    return AppealStage(appeal.stage) not in FINAL_STAGES and not was_extended(appeal)
 
 
 def reasons_for(stage: AppealStage, reject: list[str], redirect: list[str]) -> list[str]:
