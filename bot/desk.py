@@ -18,13 +18,14 @@ from bot.core.waiting import wait_for_event
 from bot.notifier import RateLimiter
 from bot.services.staff import card_buttons, card_text, topic_closed, topic_name
 from bot.texts import Texts
-from storage.models import utcnow
+from storage.models import Appeal, StaffCard, utcnow
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # a card being brought up to date is left to its process this long
 RETRY_AFTER_FAILURE = timedelta(seconds=30)
+ALBUM = 10  # photos in one album (Telegram's limit)
 
 
 class StaffBoard(Protocol):
@@ -39,6 +40,10 @@ class StaffBoard(Protocol):
     async def post(self, chat_id: str, thread_id: int, reply: Reply) -> str: ...
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> bool: ...
+
+    async def post_photos(self, chat_id: str, thread_id: int, photos: list[str], caption: str) -> bool: ...
+
+    async def post_place(self, chat_id: str, thread_id: int, latitude: float, longitude: float) -> None: ...
 
 
 class StaffDesk:
@@ -121,6 +126,7 @@ class StaffDesk:
                 await self._pace()
                 card.message_id = await board.post(chat, card.thread_id, reply)
                 await uow.commit()
+            await self._post_media(uow, appeal, card)
             if card.topic_name != name:
                 await self._pace()
                 await board.rename_topic(chat, card.thread_id, name)
@@ -131,6 +137,29 @@ class StaffDesk:
                 card.topic_closed = closed
             card.synced_at = shown_state
             card.claimed_until = None
+            await uow.commit()
+
+    async def _post_media(self, uow: UnitOfWork, appeal: Appeal, card: StaffCard) -> None:
+        """Under the card, the photos not posted yet (the resident's first ones, then those they add), as albums,
+        and the map pin of the place; each stored as posted at once, so none is posted twice."""
+        assert card.thread_id is not None
+        new = [photo for photo in appeal.attachments if card.last_photo_id is None or photo.id > card.last_photo_id]
+        for start in range(0, len(new), ALBUM):
+            album = new[start : start + ALBUM]
+            for _ in album:
+                await self._pace()  # each photo of an album is a message of the group's limit
+            caption = self._texts("desk.photos_caption", number=appeal.number)
+            refs = [photo.platform_file_id for photo in album]
+            if not await self._board.post_photos(self._chat_id, card.thread_id, refs, caption):
+                await self._pace()
+                failed = self._texts("desk.photos_failed", count=len(album))
+                await self._board.post(self._chat_id, card.thread_id, Reply(failed))
+            card.last_photo_id = album[-1].id
+            await uow.commit()
+        if not card.place_posted and appeal.latitude is not None and appeal.longitude is not None:
+            await self._pace()
+            await self._board.post_place(self._chat_id, card.thread_id, appeal.latitude, appeal.longitude)
+            card.place_posted = True
             await uow.commit()
 
     async def _edited(self, message_id: str, reply: Reply) -> bool:

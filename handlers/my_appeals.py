@@ -8,9 +8,10 @@ from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, add_note, clarified, is_note
+from bot.services.appeals import RESIDENT_ACTOR, add_note, attach_photos, clarified, is_note
 from bot.services.notices import ADD_TO_APPEAL, STAGE_TEXTS
 from bot.services.notices import OPEN_APPEAL as OPEN
+from handlers.appeal_wizard import add_photos
 from handlers.menu import MAIN_MENU, MY_APPEALS, OPEN_APPEAL
 from storage.models import Appeal
 
@@ -24,7 +25,8 @@ def stage_name(ctx: Context, stage: str) -> str:
 BACK_TO_LIST = "my:list"
 ADD = ADD_TO_APPEAL  # my:add:<number>: "Дополнить" an appeal, or answer a clarification request
 ADD_CANCEL = "my:add_cancel"
-ADDING = "my:adding"  # dialog state: the next message is the addition
+ADD_DONE = "my:add_done"  # the photos (and captions) sent so far are the addition
+ADDING = "my:adding"  # dialog state: the next message is the addition; photos gather until "Отправить"
 
 
 @router.button(MY_APPEALS)
@@ -91,22 +93,53 @@ async def add_cancelled(ctx: Context) -> None:
 
 @router.state(ADDING)
 async def adding(ctx: Context) -> None:
+    """Text ends the addition at once; photos (an album arrives as several messages) gather, with their
+    captions, until the resident presses "Отправить" or writes text."""
     text = (ctx.incoming.text or "").strip()
+    if ctx.incoming.photos:
+        added = add_photos(ctx, [photo.file_id for photo in ctx.incoming.photos])
+        if text:
+            ctx.data.setdefault("captions", []).append(text)
+        count, maximum = len(ctx.data["photos"]), ctx.services.limits.max_photos
+        key = "my.add_photo_received" if added or count < maximum else "my.add_photos_full"
+        buttons = [[Button(ctx.texts("my.add_send"), ADD_DONE)], [Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]]
+        ctx.answer(ctx.texts(key, count=count, max=maximum), buttons)
+        return
+    if not text:
+        ctx.answer(ctx.texts("my.add_nothing"), [[Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]])
+        return
+    await store_addition(ctx, [*ctx.data.get("captions", []), text])
+
+
+@router.button(ADD_DONE)
+async def add_done(ctx: Context) -> None:
+    if ctx.state != ADDING:  # an old button: the addition was sent or cancelled
+        await show_list(ctx, ctx.texts("my.list"), in_place=False)
+        return
+    await store_addition(ctx, list(ctx.data.get("captions", [])))
+
+
+async def store_addition(ctx: Context, texts: list[str]) -> None:
+    """The resident's addition (text, photos or both) goes into the appeal's history and to its staff topic;
+    it also answers a clarification request, which restarts the first-response clock."""
     resident_id = ctx.resident.id
     number = str(ctx.data.get("number", ""))
+    photos: list[str] = list(ctx.data.get("photos", []))
     appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, number)
     if appeal is None:
         ctx.clear_state()
         await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return
-    if not text:
-        ctx.answer(ctx.texts("my.add_text_only"), [[Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]])
+    if not texts and not photos:
+        ctx.answer(ctx.texts("my.add_nothing"), [[Button(ctx.texts("my.add_cancel"), ADD_CANCEL)]])
         return
     now = ctx.services.clock()
-    await add_note(ctx.uow, appeal, text, actor=RESIDENT_ACTOR, now=now, visible_to_resident=True)
+    comment = "\n".join([*texts, *([ctx.texts("my.added_photos", count=len(photos))] if photos else [])])
+    await add_note(ctx.uow, appeal, comment, actor=RESIDENT_ACTOR, now=now, visible_to_resident=True)
+    attach_photos(appeal, ctx.incoming.platform.value, photos, now)
     key = "desk.resident_clarified" if appeal.clarification_asked_at else "desk.resident_added"
     clarified(appeal, ctx.services.appeals, now)
-    await ctx.services.notices.to_staff(ctx.uow, key, now, appeal, number=appeal.number, text=text)
+    await ctx.services.notices.to_staff(ctx.uow, key, now, appeal, number=appeal.number, text=comment)
     ctx.clear_state()
     ctx.answer(ctx.texts("my.added", number=appeal.number), [[Button(ctx.texts("faq.main_menu"), MAIN_MENU)]])
 

@@ -248,6 +248,8 @@ class StaffCard(Base):
     message_id: Mapped[str | None] = mapped_column(String(64))
     topic_name: Mapped[str | None] = mapped_column(String(128))
     topic_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_photo_id: Mapped[int | None] = mapped_column(Integer)  # the appeal's photos up to this one are posted
+    place_posted: Mapped[bool] = mapped_column(Boolean, default=False)  # the map pin of the appeal's place
     synced_at: Mapped[datetime | None]
     claimed_until: Mapped[datetime | None]  # a process is bringing the card up to date until then
 

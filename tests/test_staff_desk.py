@@ -17,7 +17,7 @@ from bot.desk import StaffDesk
 from bot.notifier import RateLimiter
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, move_appeal, open_appeal
-from storage.models import Appeal, AppealEvent, OutboxMessage, StaffCard
+from storage.models import Appeal, AppealAttachment, AppealEvent, OutboxMessage, StaffCard
 from storage.uow import UnitOfWork
 from tests.conftest import stored_resident, write_config
 from tests.fake_telegram import Chat, FakeTelegram, User
@@ -65,10 +65,25 @@ def desk_for(app: Application, fake: FakeTelegram, limiter: RateLimiter | None =
     return StaffDesk(app.sessions, app.texts, timezone, str(STAFF.id), board, limiter, clock=app.services.clock)
 
 
-async def new_appeal(app: Application, user: str = "42", address: str | None = "ул. Ленина, 5") -> str:
+async def new_appeal(
+    app: Application,
+    user: str = "42",
+    address: str | None = "ул. Ленина, 5",
+    photos: tuple[str, ...] = (),
+    point: tuple[float, float] | None = None,
+) -> str:
     async with UnitOfWork(app.sessions) as uow:
         resident = await stored_resident(uow, "telegram", user)
-        draft = AppealDraft("ЖКХ", "Не работает лифт в подъезде 2", address=address, phone="+79123456789")
+        latitude, longitude = point or (None, None)
+        draft = AppealDraft(
+            "ЖКХ",
+            "Не работает лифт в подъезде 2",
+            address=address,
+            phone="+79123456789",
+            photos=photos,
+            latitude=latitude,
+            longitude=longitude,
+        )
         appeal = await open_appeal(uow, app.services.appeals, resident, "telegram", draft, app.services.clock())
         await uow.commit()
         return appeal.number
@@ -114,6 +129,49 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert card.labels[:4] == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
     assert len(fake.topics[STAFF.id]) == 1
     assert fake.topics[STAFF.id][0].name.startswith(f"📥 {number}")  # the name shows the stage
+
+
+async def test_the_card_is_followed_by_the_photos_as_an_album_and_the_place_as_a_map_pin(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, address=None, photos=("ph-1", "ph-2", "ph-3"), point=(56.838011, 60.597461))
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+    card, *album, pin = topic.messages
+    assert card.text.startswith(f"Обращение {number}")  # the card comes first: it is the topic's head
+    assert "Место: точка на карте ниже (56.83801, 60.59746)" in card.text
+    assert "Фото: 3" in card.text
+    assert [message.photos for message in album] == [["ph-1"], ["ph-2"], ["ph-3"]]
+    assert len({message.media_group_id for message in album}) == 1  # one album
+    assert album[0].text == f"Фото к обращению {number}"
+    assert pin.location == (56.838011, 60.597461)
+
+    async with UnitOfWork(app.sessions) as uow:  # a change edits the card; the photos are not posted again
+        await move_appeal(
+            uow, app.services.notices, number, AppealStage.ACCEPTED, actor="cli", now=app.services.clock()
+        )
+        await uow.commit()
+    await desk_for(app, fake).sync_due()  # another desk, as after a restart
+    assert len(topic.messages) == 5
+    assert card.edits == 1
+
+
+async def test_photos_telegram_cannot_show_are_reported_in_the_topic_and_do_not_hold_the_card(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    fake.fail("sendPhoto", 400, "Bad Request: wrong file identifier/HTTP URL specified")
+    number = await new_appeal(app, photos=("expired-url",))
+    desk = desk_for(app, fake)
+    assert await desk.sync_due() == 1
+    [topic] = fake.topics[STAFF.id]
+    assert [message.text for message in topic.messages][1:] == [
+        "Фото к обращению (1) не удалось показать здесь: Telegram их не принял. Они сохранены в обращении."
+    ]
+    assert await desk.sync_due() == 0
+    assert topic.messages[0].text.startswith(f"Обращение {number}")
 
 
 async def test_an_operator_moves_the_appeal_with_a_button_and_an_outsider_is_refused(
@@ -415,6 +473,36 @@ async def test_a_residents_addition_reaches_the_topic(app: Application, telegram
     await anna.press("Мои обращения")
     await anna.press(next(label for label in anna.chat[-1].labels if label.startswith(number)))
     assert "вы дополнили обращение\n   Подъезд второй, лифт стоит с понедельника" in anna.chat[-1].text
+
+
+async def test_a_residents_photos_reach_the_topic_as_an_album_after_their_words(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, user="42")
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+    anna = telegram.resident(User(42, "Анна"))
+    await anna.send("/start")
+    await anna.press("Мои обращения")
+    await anna.press(next(label for label in anna.chat[-1].labels if label.startswith(number)))
+    await anna.press("Дополнить")
+    [received] = await anna.send(photo="new-1", caption="Вот как выглядит кабина")
+    assert received.startswith("Фото получено (1 из ")
+    await anna.send(photo="new-2")  # the second photo of an album arrives as its own message
+    [thanks] = await anna.press("Отправить")
+    assert thanks.startswith(f"Спасибо, добавлено к обращению {number}.")
+    while await app.notifier.deliver_due():
+        pass
+    await desk.sync_due()
+    alert, *album = topic.messages[-3:]
+    assert alert.text == f"Житель дополнил обращение {number}:\n\nВот как выглядит кабина\n📷 Фото: 2"
+    assert [message.photos for message in album] == [["new-1-1280"], ["new-2-1280"]]  # the largest size
+    assert "Фото: 2" in topic.messages[0].text  # the card counts them
+    async with app.sessions() as session:
+        query = select(AppealAttachment.platform_file_id).order_by(AppealAttachment.id)
+        assert list((await session.execute(query)).scalars()) == ["new-1-1280", "new-2-1280"]
 
 
 async def test_the_daily_digest_lists_overdue_appeals_per_department_in_the_general_topic(

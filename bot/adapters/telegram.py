@@ -21,7 +21,15 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetMe, GetUpdates, SendChatAction, SendMessage
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -40,6 +48,7 @@ CHAT_KINDS = {"private": ChatKind.PRIVATE, "group": ChatKind.GROUP, "supergroup"
 ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) in one message
 CALLBACK_DATA_LIMIT = 64  # bytes of a button's payload
+CAPTION_LIMIT = 1024  # characters of a photo's caption
 MAX_IN_FLIGHT = 256  # updates handled at once in polling mode; the rest wait at Telegram
 WAIT_FOR_PROGRESS = 0.25  # seconds polling waits for the updates in hand to commit before asking again
 POLL_TIMEOUT = 25  # seconds one getUpdates call waits for news
@@ -129,6 +138,28 @@ class TelegramSender:
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> bool:
         async with delivery_errors():
             return await self._edit(chat_id, message_id, reply.text, inline_keyboard(reply.buttons))
+
+    async def post_photos(self, chat_id: str, thread_id: int, photos: list[str], caption: str) -> bool:
+        """One photo, or an album of 2-10, each a Telegram file id or a URL Telegram fetches (VK's photos); False
+        when Telegram cannot show them (an expired URL, a file id of another bot)."""
+        caption = caption[:CAPTION_LIMIT]
+        async with delivery_errors():
+            try:
+                if len(photos) == 1:
+                    await self.bot.send_photo(chat_id, photos[0], caption=caption, message_thread_id=thread_id)
+                else:
+                    media = [
+                        InputMediaPhoto(media=ref, caption=caption if i == 0 else None) for i, ref in enumerate(photos)
+                    ]
+                    await self.bot.send_media_group(chat_id, media, message_thread_id=thread_id)  # type: ignore[arg-type]
+            except TelegramBadRequest as exc:
+                log.warning("photos not shown in chat %s (%s)", chat_id, exc.message)
+                return False
+        return True
+
+    async def post_place(self, chat_id: str, thread_id: int, latitude: float, longitude: float) -> None:
+        async with delivery_errors():
+            await self.bot.send_location(chat_id, latitude, longitude, message_thread_id=thread_id)
 
     async def _edit(self, chat_id: str, message_id: str, text: str, markup: InlineKeyboardMarkup | None) -> bool:
         """Edit an earlier message; False when it cannot be edited any more, so a new one is sent instead."""

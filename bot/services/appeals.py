@@ -149,6 +149,14 @@ async def route_appeal(
     return appeal
 
 
+def attach_photos(appeal: Appeal, platform: str, file_ids: list[str], now: datetime) -> None:
+    """Photos the resident added to their appeal later; its card in the staff group shows them."""
+    for file_id in file_ids:
+        appeal.attachments.append(AppealAttachment(platform=platform, platform_file_id=file_id, created_at=now))
+    if file_ids:
+        appeal.updated_at = now
+
+
 def is_note(event: AppealEvent) -> bool:
     """A message in the appeal's history, not a move: a staff note (for staff only), a staff message to the
     resident, or the resident's addition."""
