@@ -21,6 +21,7 @@ from bot.faq.service import FaqService
 from bot.notifier import Notifier, RateLimiter, RetryPolicy
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
+from bot.services.canned import CannedAnswers
 from bot.services.notices import Notices
 from bot.services.staff import Roster
 from bot.services.toolbox import Services
@@ -67,6 +68,7 @@ class Application:
             notices=notices_for(config, texts),
             limits=settings.appeals,
             roster=Roster(settings.staff.members),
+            canned=CannedAnswers(config.answers_path, settings.appeals.categories),
             staff=settings.staff,
             clock=clock,
         )

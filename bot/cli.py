@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     misses.add_argument("--limit", type=int, default=20)
     misses.add_argument("--days", type=int, default=None, help="only questions of the last DAYS days")
 
+    answers = commands.add_parser("answers", help="the canned answers staff start an answer from: check the files")
+    answers_commands = answers.add_subparsers(dest="answers_command", required=True, metavar="ACTION")
+    check = answers_commands.add_parser("check", help="report every problem in the answer files; exit 1 if any")
+    check.add_argument("directory", nargs="?", type=Path, default=None, help="default: [staff] answers of bot.toml")
+
     from bot.report import add_command as add_report
     from bot.staff_cli import add_commands
 
@@ -105,9 +110,24 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
         from bot.faq.cli import faq_command
 
         return await faq_command(args, config)
+    if args.command == "answers":
+        return check_answers(args.directory or config.answers_path, config)
     if args.command == "run" and config.enabled_platforms:
         return await run_platforms(config)
     return await console_chat(config, getattr(args, "user", None))
+
+
+def check_answers(directory: Path, config: Config) -> int:
+    from bot.services.canned import load_canned
+
+    answers, problems = load_canned(directory, config.settings.appeals.categories)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{directory}: {len(answers)} answers, no problems")
+    return EXIT_OK
 
 
 class PlatformAdapter(Protocol):

@@ -212,6 +212,10 @@ class StaffSettings(_Section):
     clarify_days: float = Field(default=3.0, gt=0)
     # Who may act on appeals from the staff group, checked by Telegram user id.
     members: list[StaffMember] = []
+    # The folder of canned answers staff start an answer from (YAML, like the FAQ; `python -m bot answers check`).
+    answers: str = "answers"
+    # Sign messages to residents with the staff member's name; otherwise residents see only the department.
+    show_staff_names: bool = False
     # The reasons staff pick from when they reject an appeal or redirect it to another body (shown to the resident).
     reject_reasons: list[str] = Field(
         default=[
@@ -366,6 +370,10 @@ class Config:
     @property
     def faq_path(self) -> Path:
         return self.path(self.settings.faq.path)
+
+    @property
+    def answers_path(self) -> Path:
+        return self.path(self.settings.staff.answers)
 
     @property
     def database_url(self) -> str:

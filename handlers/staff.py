@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.core.context import StaffContext
 from bot.core.layout import shorten
 from bot.core.routing import Router
@@ -18,7 +20,8 @@ from bot.services.appeals import (
     route_appeal,
 )
 from bot.services.notices import OPEN_APPEAL
-from bot.services.staff import EXTEND, MOVE, REASONS, ROUTE, reasons_for
+from bot.services.staff import CANNED, EXTEND, MOVE, REASONS, ROUTE, reasons_for
+from storage.models import Appeal
 
 SEND = "desk:send"  # desk:send:<event id>: the previewed message goes to the resident
 ANSWER = "desk:answer"  # desk:answer:<event id>: it goes as the official answer, with the rating buttons
@@ -26,6 +29,7 @@ CLARIFY = "desk:clarify"  # desk:clarify:<event id>: it goes as a clarification 
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 
 REASON_LABEL = 60  # characters of a reason shown on its button (the whole reason is in the message above)
+GAP = re.compile(r"\[[^\[\]\n]{1,60}\]")  # a gap left to fill in a canned answer: "[дата]"
 
 router = Router("staff")
 
@@ -137,10 +141,36 @@ async def route(ctx: StaffContext) -> None:
     ctx.update_card(ctx.texts("desk.routed", number=number, department=department))
 
 
+@router.staff_button(CANNED)
+async def canned(ctx: StaffContext) -> None:
+    """`desk:canned:<number>`: the canned answers for the appeal's topic; `desk:canned:<number>:<id>`: that one,
+    previewed like a reply to the card, to send as it is or to correct first."""
+    number, _, answer_id = ctx.args.partition(":")
+    if await actor(ctx, number) is None or ctx.member is None:
+        return
+    appeal = await ctx.uow.appeals.by_number(number)
+    if appeal is None:
+        return
+    if not answer_id:
+        offered = ctx.services.canned.for_category(appeal.category)
+        if not offered:
+            ctx.answer(ctx.texts("desk.no_canned", category=appeal.category))
+            return
+        rows = [[Button(shorten(answer.title, REASON_LABEL), f"{CANNED}:{number}:{answer.id}")] for answer in offered]
+        ctx.answer(ctx.texts("desk.pick_canned", number=number), rows)
+        return
+    answer = ctx.services.canned.get(answer_id)
+    if answer is None:
+        ctx.answer(ctx.texts("desk.canned_gone"))
+        return
+    await preview(ctx, appeal, answer.text)
+
+
 @router.staff_message()
 async def written(ctx: StaffContext) -> None:
-    """A message in an appeal's topic. A reply to the card is meant for the resident: it is previewed with
-    "Отправить" / "Отмена" first. Anything else is an internal note in the appeal's history."""
+    """A message in an appeal's topic. A reply to one of the bot's messages there (the card, the resident's
+    words, a preview to correct) is meant for the resident: it is previewed with "Отправить" / "Отмена" first.
+    Anything else is an internal note in the appeal's history."""
     chat, _, thread = ctx.incoming.chat_id.partition("/")
     if ctx.member is None or ctx.incoming.on_behalf_of_chat or not thread.isdigit() or not ctx.incoming.text:
         return  # not the bot's business: the General topic, or someone the roster does not know
@@ -148,22 +178,32 @@ async def written(ctx: StaffContext) -> None:
     appeal = None if card is None else await ctx.uow.appeals.get(card.appeal_id)
     if card is None or appeal is None:
         return
-    to_resident = card.message_id is not None and ctx.incoming.reply_to == card.message_id
-    note = await add_note(
-        ctx.uow,
-        appeal,
-        ctx.incoming.text,
-        actor=f"staff:{ctx.member.name}",
-        now=ctx.services.clock(),
-        visible_to_resident=False,
+    if ctx.incoming.reply_to is not None:
+        await preview(ctx, appeal, ctx.incoming.text)
+        return
+    await add_note(
+        ctx.uow, appeal, ctx.incoming.text, actor=staff_actor(ctx), now=ctx.services.clock(), visible_to_resident=False
     )
-    if to_resident:
-        buttons = [[Button(ctx.texts("desk.send"), f"{SEND}:{note.id}")]]
-        if appeal.stage == AppealStage.NEW or AppealStage.ANSWERED in ALLOWED_MOVES[AppealStage(appeal.stage)]:
-            buttons.append([Button(ctx.texts("desk.send_answer"), f"{ANSWER}:{note.id}")])
-        buttons.append([Button(ctx.texts("desk.send_clarify"), f"{CLARIFY}:{note.id}")])
-        buttons.append([Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")])
-        ctx.answer(ctx.texts("desk.preview", number=appeal.number, text=ctx.incoming.text), buttons)
+
+
+def staff_actor(ctx: StaffContext) -> str:
+    assert ctx.member is not None
+    return f"staff:{ctx.member.name}"
+
+
+async def preview(ctx: StaffContext, appeal: Appeal, text: str) -> None:
+    """Keep `text` as a draft (an internal note until sent) and show it with the ways to send it."""
+    note = await add_note(
+        ctx.uow, appeal, text, actor=staff_actor(ctx), now=ctx.services.clock(), visible_to_resident=False
+    )
+    buttons = [[Button(ctx.texts("desk.send"), f"{SEND}:{note.id}")]]
+    if appeal.stage == AppealStage.NEW or AppealStage.ANSWERED in ALLOWED_MOVES[AppealStage(appeal.stage)]:
+        buttons.append([Button(ctx.texts("desk.send_answer"), f"{ANSWER}:{note.id}")])
+    buttons.append([Button(ctx.texts("desk.send_clarify"), f"{CLARIFY}:{note.id}")])
+    buttons.append([Button(ctx.texts("desk.keep"), f"{KEEP}:{note.id}")])
+    gaps = ", ".join(GAP.findall(text))
+    hint = ctx.texts("desk.fill_gaps", gaps=gaps) if gaps else ctx.texts("desk.how_to_correct")
+    ctx.answer(ctx.texts("desk.preview", number=appeal.number, text=text, hint=hint), buttons)
 
 
 @router.staff_button(SEND, ANSWER, CLARIFY, KEEP)
@@ -184,6 +224,11 @@ async def decided(ctx: StaffContext) -> None:
     if payload.startswith(KEEP):
         ctx.update_card(ctx.texts("desk.kept", text=event.comment))
         return
+    if gaps := GAP.findall(event.comment or ""):  # the preview stays, so it can be corrected by a reply
+        ctx.answer(ctx.texts("desk.gaps_left", gaps=", ".join(gaps)))
+        return
+    if ctx.services.staff.show_staff_names and ctx.member is not None:
+        event.comment = ctx.texts("desk.signed", text=event.comment, name=ctx.member.name)
     if payload.startswith(ANSWER):
         try:
             await answer_appeal(

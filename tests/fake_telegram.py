@@ -246,7 +246,7 @@ class FakeTelegram:
         chat: Chat | None = None,
         sender_chat: Chat | None = None,
         thread_id: int | None = None,
-        reply_to: Shown | None = None,
+        reply_to: Shown | dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A message from `user` in their private chat with the bot, or in `chat`. With `sender_chat` it was sent
         on behalf of a channel or of the group itself (an anonymous admin): `from` is then Telegram's stand-in user.
@@ -254,7 +254,8 @@ class FakeTelegram:
 
         In a forum `chat`, `thread_id` puts it in that topic (one the bot created): like Telegram, it then carries
         `message_thread_id`, `is_topic_message` and, as `reply_to_message`, the topic's opening service message,
-        unless it replies to `reply_to`, a message of the bot (whose topic it then lands in, if no `thread_id`)."""
+        unless it replies to `reply_to`, a message of the bot or an earlier update of this method's (whose topic it
+        then lands in, if no `thread_id`)."""
         self._users[user.id] = user
         message: dict[str, Any] = {"message_id": next(self._message_ids), "date": int(time.time())}
         if chat is None:
@@ -265,15 +266,19 @@ class FakeTelegram:
             if chat.type in ("group", "supergroup") and sender_chat is None:
                 self._members[chat.id].setdefault(user.id, "member")
         if thread_id is None and reply_to is not None:
-            thread_id = reply_to.thread_id
+            thread_id = (
+                reply_to.thread_id if isinstance(reply_to, Shown) else reply_to["message"].get("message_thread_id")
+            )
         if thread_id is not None:
             if chat is None or not chat.is_forum:
                 raise ValueError("only a forum chat has topics: pass chat=Chat(..., is_forum=True)")
             self.topic(chat.id, thread_id)  # there is such a topic
             message["message_thread_id"], message["is_topic_message"] = thread_id, True
             message["reply_to_message"] = self._roots[chat.id, thread_id]
-        if reply_to is not None:
+        if isinstance(reply_to, Shown):
             message["reply_to_message"] = self._shown_json(user.id if chat is None else chat.id, reply_to, nested=True)
+        elif reply_to is not None:  # a person's message: nested as Telegram does, without its own reply
+            message["reply_to_message"] = {k: v for k, v in reply_to["message"].items() if k != "reply_to_message"}
         if chat is not None and chat.type == "channel":
             sender_chat = sender_chat or chat
         elif sender_chat is not None:

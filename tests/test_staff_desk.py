@@ -45,8 +45,11 @@ departments = ["Дорожное хозяйство"]
 
 
 @pytest.fixture
-def config(tmp_path: Path, database_url: str) -> Config:
-    return load_config(write_config(tmp_path, database_url, ROSTER), environ={})
+def config(tmp_path: Path, database_url: str, request: pytest.FixtureRequest) -> Config:
+    extra = "".join(f"\n{marker.args[0]}" for marker in request.node.iter_markers("staff_settings"))
+    return load_config(
+        write_config(tmp_path, database_url, ROSTER.replace("topics = true", "topics = true" + extra)), environ={}
+    )
 
 
 @pytest.fixture
@@ -114,6 +117,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
         "Принять",
         "Отклонить",
         "Перенаправить",
+        "Шаблоны ответов",
         "Передать в другой отдел",
         "Продлить срок на 30 дней",
     ]
@@ -126,7 +130,7 @@ async def test_a_new_appeal_gets_its_topic_and_card_and_a_change_edits_it(app: A
     assert await desk.sync_due() == 1
     assert card.edits == 1
     assert card.text.startswith(f"Обращение {number} · Зарегистрировано")
-    assert card.labels[:4] == ["Взять в работу", "Отклонить", "Перенаправить", "Передать в другой отдел"]
+    assert card.labels[:4] == ["Взять в работу", "Отклонить", "Перенаправить", "Шаблоны ответов"]
     assert len(fake.topics[STAFF.id]) == 1
     assert fake.topics[STAFF.id][0].name.startswith(f"📥 {number}")  # the name shows the stage
 
@@ -326,7 +330,10 @@ async def test_a_reply_to_the_card_reaches_the_resident_after_a_preview_and_a_no
     await write_in_topic(telegram, OLGA, "Похоже, это уже третий раз за месяц, проверить УК", topic.message_thread_id)
     await write_in_topic(telegram, OLGA, "Уточните, пожалуйста, номер подъезда", topic.message_thread_id, card)
     preview = topic.messages[-1]
-    assert preview.text == f"Отправить жителю по обращению {number}?\n\nУточните, пожалуйста, номер подъезда"
+    assert preview.text == (
+        f"Отправить жителю по обращению {number}?\n\nУточните, пожалуйста, номер подъезда\n\n"
+        "Чтобы исправить текст, ответьте на это сообщение исправленным текстом."
+    )
     assert preview.labels == [
         "Отправить",
         "Отправить как официальный ответ",
@@ -517,3 +524,76 @@ async def test_the_daily_digest_lists_overdue_appeals_per_department_in_the_gene
             await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == str(STAFF.id)))
         ).scalars()
     assert digest.text == f"Просрочено обращений: 1.\n• Отдел ЖКХ: 1 — {number}"  # to the General topic: no thread
+
+
+CANNED = """
+answers:
+  - id: lift-fixed
+    title: Лифт отремонтирован
+    categories: [ЖКХ]
+    text: "Лифт в подъезде [номер] отремонтирован [дата]. Если он снова остановится, напишите нам."
+  - id: roads-only
+    title: Яма в плане ремонта
+    categories: [Дороги]
+    text: "Яма включена в план ремонта."
+"""
+
+
+async def test_a_canned_answer_with_gaps_is_corrected_by_a_reply_and_sent_as_the_official_answer(
+    app: Application, telegram: Running, config: Config
+) -> None:
+    (config.base_dir / "answers").mkdir()
+    (config.base_dir / "answers" / "lift.yaml").write_text(CANNED, encoding="utf-8")
+    fake = telegram.fake
+    number = await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await press(telegram, OLGA, "Шаблоны ответов", topic.message_thread_id)
+    assert topic.messages[-1].labels == ["Лифт отремонтирован"]  # only the answers for the appeal's topic
+    await press(telegram, OLGA, "Лифт отремонтирован", topic.message_thread_id)
+    draft = topic.messages[-1]
+    assert draft.text.endswith("Заполните пропуски ([номер], [дата]): ответьте на это сообщение исправленным текстом.")
+    await press(telegram, OLGA, "Отправить как официальный ответ", topic.message_thread_id)
+    assert topic.messages[-1].text.startswith("В тексте остались пропуски ([номер], [дата])")
+    assert await resident_messages(app) == []  # a template with gaps never reaches the resident
+
+    corrected = "Лифт в подъезде 2 отремонтирован 4 декабря. Если он снова остановится, напишите нам."
+    await write_in_topic(telegram, OLGA, corrected, topic.message_thread_id, draft)  # a reply to the draft
+    assert topic.messages[-1].text.startswith(f"Отправить жителю по обращению {number}?\n\n{corrected}")
+    await press(telegram, OLGA, "Отправить как официальный ответ", topic.message_thread_id)
+    [answer] = await resident_messages(app)
+    assert answer.startswith(f"Ответ на обращение {number}:\n\n{corrected}\n\nОцените")
+
+
+@pytest.mark.staff_settings("show_staff_names = true")
+async def test_residents_see_the_staff_members_name_where_the_setting_asks_for_it(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await write_in_topic(telegram, OLGA, "Мастер придёт завтра до обеда.", topic.message_thread_id, topic.messages[0])
+    await press(telegram, OLGA, "Отправить", topic.message_thread_id)
+    assert await resident_messages(app) == [
+        f"Сообщение по обращению {number} от «Отдел ЖКХ»:\n\nМастер придёт завтра до обеда.\n\n— Ольга Смирнова"
+    ]
+
+
+async def test_a_reply_to_a_colleague_stays_an_internal_note(app: Application, telegram: Running) -> None:
+    fake = telegram.fake
+    await new_appeal(app)
+    await desk_for(app, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    question = fake.message_update(PETR, "Кто выезжает на место?", chat=STAFF, thread_id=topic.message_thread_id)
+    update_id = fake.push(question)
+    await fake.wait_until(lambda: fake.confirmed_below > update_id)
+    await write_in_topic(telegram, OLGA, "Выезжаю я, после обеда", topic.message_thread_id, question)
+    assert len(topic.messages) == 1  # no preview: only the card
+    async with app.sessions() as session:
+        notes = (await session.execute(select(AppealEvent).where(AppealEvent.kind == "message"))).scalars().all()
+    assert [(note.comment, note.visible_to_resident) for note in notes] == [
+        ("Кто выезжает на место?", False),
+        ("Выезжаю я, после обеда", False),
+    ]
+    assert await resident_messages(app) == []

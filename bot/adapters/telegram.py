@@ -405,7 +405,7 @@ def message_incoming(message: Message, username: str, update_id: int) -> Incomin
         on_behalf_of_chat=message.sender_chat is not None,
         for_another_bot=bool(addressee) and addressee.casefold() != username.casefold(),
         mentions_bot=bool(username and text and f"@{username}".casefold() in text.casefold()),
-        reply_to=explicit_reply(message),
+        reply_to=reply_to_bot(message, username),
     )
 
 
@@ -426,13 +426,15 @@ def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:
     )
 
 
-def explicit_reply(message: Message) -> str | None:
-    """The message this one replies to, if the sender chose it: in a forum topic every message also points at
-    the service message that opened the topic, which is not a reply anyone chose."""
+def reply_to_bot(message: Message, username: str) -> str | None:
+    """The bot's message this one replies to, if the sender chose to reply to one: in a forum topic every message
+    also points at the service message that opened the topic, which is not a reply anyone chose; a reply to
+    someone else's message is none of the bot's business."""
     replied = message.reply_to_message
-    if replied is None or replied.forum_topic_created is not None:
+    if replied is None or replied.forum_topic_created is not None or replied.from_user is None:
         return None
-    return str(replied.message_id)
+    author = replied.from_user.username or ""
+    return str(replied.message_id) if username and author.casefold() == username.casefold() else None
 
 
 def chat_address(message: Message) -> str:

@@ -74,7 +74,7 @@ class Incoming:
     on_behalf_of_chat: bool = False  # sent as a channel or a group (Telegram `sender_chat`), not by a person
     for_another_bot: bool = False  # a command addressed to another bot ("/start@other_bot")
     mentions_bot: bool = False  # the text names this bot ("@priemnaya_bot")
-    reply_to: str | None = None  # the message this one explicitly replies to (e.g. staff replying to a card)
+    reply_to: str | None = None  # the bot's message this one explicitly replies to (staff replying to a card)
 
     @property
     def command(self) -> tuple[str, str] | None:

@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.faq.loader import FaqLoad, faq_files, load_faq
+from bot.faq.loader import FaqLoad, load_faq
 from bot.faq.matcher import FaqIndex, Thresholds
+from bot.records import yaml_files
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class FaqService:
 
     def _current_fingerprint(self) -> Fingerprint:
         entries = []
-        for path in faq_files(self.directory) if self.directory.is_dir() else []:
+        for path in yaml_files(self.directory) if self.directory.is_dir() else []:
             try:
                 stat = path.stat()
             except FileNotFoundError:

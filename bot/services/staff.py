@@ -19,6 +19,7 @@ MOVE = "desk:move"  # button payload desk:move:<number>:<stage>[:<reason index>]
 REASONS = "desk:reasons"  # desk:reasons:<number>:<stage>: the reasons to pick from, for a move that needs one
 EXTEND = "desk:extend"  # desk:extend:<number>[:<reason index>]: the reasons to pick from, or the extension
 ROUTE = "desk:route"  # desk:route:<number>[:<department index>]: the departments to hand it to, or the hand-over
+CANNED = "desk:canned"  # desk:canned:<number>[:<answer id>]: the canned answers for its topic, or one of them
 TOPIC_NAME_LIMIT = 128  # characters Telegram allows in a topic's name
 # The moves a card offers as one press, in this order.
 ONE_PRESS_MOVES = (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.CLOSED)
@@ -110,6 +111,7 @@ def card_buttons(texts: Texts, appeal: Appeal) -> Keyboard:
             for to in (AppealStage.REJECTED, AppealStage.REDIRECTED)
             if to in allowed
         ),
+        (Button(texts("desk.canned"), f"{CANNED}:{number}"),) if stage not in FINAL_STAGES else (),
         (Button(texts("desk.route"), f"{ROUTE}:{number}"),) if stage not in FINAL_STAGES else (),
         (Button(texts("desk.extend"), f"{EXTEND}:{number}"),) if may_extend(appeal) else (),
     ]

@@ -10,6 +10,7 @@ from bot.config import AppealSettings, StaffSettings
 from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
 from bot.services.appeals import AppealPolicy
+from bot.services.canned import CannedAnswers
 from bot.services.notices import Notices
 from bot.services.staff import Roster
 from storage.models import utcnow
@@ -25,5 +26,6 @@ class Services:
     notices: Notices
     limits: AppealSettings
     roster: Roster = field(default_factory=Roster)
+    canned: CannedAnswers = field(default_factory=CannedAnswers)  # none, unless the app names the folder
     staff: StaffSettings = field(default_factory=StaffSettings)
     clock: Callable[[], datetime] = utcnow
