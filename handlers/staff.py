@@ -29,6 +29,7 @@ CLARIFY = "desk:clarify"  # desk:clarify:<event id>: it goes as a clarification 
 KEEP = "desk:keep"  # desk:keep:<event id>: it stays an internal note
 
 REASON_LABEL = 60  # characters of a reason shown on its button (the whole reason is in the message above)
+EXTENDING_ROLES = frozenset({"manager", "admin"})
 GAP = re.compile(r"\[[^\[\]\n]{1,60}\]")  # a gap left to fill in a canned answer: "[дата]"
 
 router = Router("staff")
@@ -95,10 +96,14 @@ async def pick_reason(ctx: StaffContext) -> None:
 
 @router.staff_button(EXTEND)
 async def extend(ctx: StaffContext) -> None:
-    """`desk:extend:<number>`: the reasons to pick from; `desk:extend:<number>:<index>`: the extension."""
+    """`desk:extend:<number>`: the reasons to pick from; `desk:extend:<number>:<index>`: the extension. 59-FZ
+    (art. 12) leaves it to the head of the body or an official they authorise: managers and admins."""
     number, _, picked = ctx.args.partition(":")
     who = await actor(ctx, number)
-    if who is None:
+    if who is None or ctx.member is None:
+        return
+    if ctx.member.role not in EXTENDING_ROLES:
+        ctx.answer(ctx.texts("desk.extension_not_allowed"))
         return
     reasons = ctx.services.staff.extension_reasons
     if not picked.isdigit():

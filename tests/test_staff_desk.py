@@ -27,6 +27,7 @@ STAFF = Chat(-1001234567890, "supergroup", "Центр обратной связ
 OLGA = User(3001, "Ольга")  # an operator on the roster
 MALLORY = User(3002, "Мэллори")  # in the group, not on the roster
 PETR = User(3003, "Пётр")  # on the roster for the roads department only
+IRINA = User(3004, "Ирина")  # a manager
 ROSTER = f"""
 [staff]
 platform = "telegram"
@@ -41,6 +42,10 @@ telegram_id = {PETR.id}
 name = "Пётр Иванов"
 role = "department"
 departments = ["Дорожное хозяйство"]
+[[staff.members]]
+telegram_id = {IRINA.id}
+name = "Ирина Петрова"
+role = "manager"
 """
 
 
@@ -287,8 +292,10 @@ async def test_the_deadline_is_extended_once_with_the_resident_told_why_and_unti
     [topic] = fake.topics[STAFF.id]
     async with app.sessions() as session:
         before = (await session.execute(select(Appeal.resolution_due_at))).scalar_one()
-    await press(telegram, OLGA, "Продлить срок на 30 дней", topic.message_thread_id)
-    await press(telegram, OLGA, topic.messages[-1].labels[0], topic.message_thread_id)
+    await press(telegram, OLGA, "Продлить срок на 30 дней", topic.message_thread_id)  # an operator may not
+    assert topic.messages[-1].text.startswith("Продлить срок рассмотрения может руководитель")
+    await press(telegram, IRINA, "Продлить срок на 30 дней", topic.message_thread_id)
+    await press(telegram, IRINA, topic.messages[-1].labels[0], topic.message_thread_id)
     async with app.sessions() as session:
         after = (await session.execute(select(Appeal.resolution_due_at))).scalar_one()
     assert after is not None
