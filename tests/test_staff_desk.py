@@ -393,6 +393,65 @@ async def test_an_anonymous_admin_and_an_outsider_writing_in_a_topic_change_noth
     assert await resident_messages(app) == []
 
 
+async def test_the_topic_closes_with_the_answer_and_reopens_with_a_poor_rating(
+    app: Application, telegram: Running
+) -> None:
+    fake = telegram.fake
+    number = await new_appeal(app, user="42")
+    desk = desk_for(app, fake)
+    await desk.sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await write_in_topic(telegram, OLGA, "Лифт починили.", topic.message_thread_id, topic.messages[0])
+    await press(telegram, OLGA, "Отправить как официальный ответ", topic.message_thread_id)
+    await desk.sync_due()
+    assert topic.closed
+    assert topic.name.startswith(f"💬 {number}")
+
+    anna = telegram.resident(User(42, "Анна"))
+    while await app.notifier.deliver_due():
+        pass
+    await anna.press("1")
+    await anna.press("Вернуть в работу")
+    await desk.sync_due()
+    assert not topic.closed
+    assert topic.name.startswith(f"🔧 {number}")
+    assert fake.calls_of("reopenForumTopic")
+    while await app.notifier.deliver_due():
+        pass
+    assert topic.messages[-1].text.startswith(f"Обращение {number} (Отдел ЖКХ) возвращено в работу: житель оценил")
+
+
+async def test_a_restart_between_two_actions_loses_nothing(config: Config, fake: FakeTelegram) -> None:
+    fake.add_chat(STAFF)
+    first = await Application.start(config)
+    running, stopped = await start(fake, first)
+    number = await new_appeal(first)
+    await desk_for(first, fake).sync_due()
+    [topic] = fake.topics[STAFF.id]
+    await press(running, OLGA, "Принять", topic.message_thread_id)
+    await stopped()
+    await first.close()
+
+    second = await Application.start(config)  # the same database, a new process
+    try:
+        running, stopped = await start(fake, second)
+        await desk_for(second, fake).sync_due()
+        assert topic.messages[0].labels[0] == "Взять в работу"  # the card shows the first action
+        await press(running, OLGA, "Взять в работу", topic.message_thread_id)
+        await desk_for(second, fake).sync_due()
+        await stopped()
+        async with second.sessions() as session:
+            appeal = (await session.execute(select(Appeal))).scalar_one()
+            stages = (await session.execute(select(AppealEvent.to_stage).order_by(AppealEvent.id))).scalars().all()
+        assert appeal.stage == "in_progress"
+        assert stages == ["new", "accepted", "in_progress"]
+        assert len(fake.topics[STAFF.id]) == 1  # the same topic, the same card
+        assert topic.messages[0].text.startswith(f"Обращение {number} · В работе")
+        assert topic.messages[0].edits == 2
+    finally:
+        await second.close()
+
+
 async def test_the_official_answer_from_the_topic_asks_the_resident_for_a_rating(
     app: Application, telegram: Running
 ) -> None:

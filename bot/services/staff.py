@@ -69,7 +69,9 @@ def topic_name(texts: Texts, appeal: Appeal) -> str:
 
 
 def topic_closed(appeal: Appeal) -> bool:
-    return AppealStage(appeal.stage) in FINAL_STAGES
+    """The topic is open while the appeal needs staff: closed once it is answered (a poor rating reopens both)
+    or finished."""
+    return AppealStage(appeal.stage) in FINAL_STAGES or appeal.stage == AppealStage.ANSWERED
 
 
 def card_text(texts: Texts, appeal: Appeal, timezone: ZoneInfo) -> str:
