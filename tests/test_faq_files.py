@@ -59,7 +59,7 @@ def test_missing_field_empty_answer_and_unknown_field(tmp_path: Path) -> None:
     assert problems_of(tmp_path) == [
         f"{file}:2 [no-category]: missing field 'category'",
         f"{file}:7 [empty-answer]: 'answer' must be non-empty text",
-        f"{file}:11 [typo-field]: unknown field 'anwser' (fields: id, question, variants, answer, category)",
+        f"{file}:11 [typo-field]: unknown field 'anwser' (fields: id, question, answer, category, variants)",
         f"{file}:16 [bad-variants]: 'variants' must be a list of phrasings, each on a line starting with '- '",
     ]
 
