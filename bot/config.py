@@ -71,7 +71,7 @@ class DatabaseSettings(_Section):
 class FaqSettings(_Section):
     path: str = "faq"
     reload_interval: float = Field(default=5.0, gt=0)
-    answer_threshold: float = Field(default=45.0, ge=0, le=100)
+    answer_threshold: float = Field(default=58.0, ge=0, le=100)
     answer_margin: float = Field(default=5.0, ge=0, le=100)
     suggest_threshold: float = Field(default=25.0, ge=0, le=100)
     max_suggestions: int = Field(default=3, ge=1, le=8)

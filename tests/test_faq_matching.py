@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from functools import cache
 
@@ -11,6 +10,7 @@ import pytest
 from bot.faq.loader import load_faq
 from bot.faq.matcher import FaqIndex, Outcome, Thresholds
 from bot.faq.normalize import fix_layout, normalize
+from bot.faq.quality import evaluate, read_rows
 from tests.conftest import ROOT
 
 
@@ -71,27 +71,52 @@ def test_empty_faq_and_empty_query() -> None:
 
 
 def test_accuracy_on_the_labelled_questions() -> None:
-    """Top-1: the bot's first proposal (its answer, or else its first suggestion) is the right item."""
-    rows = [json.loads(line) for line in (ROOT / "tests" / "data" / "faq_eval.jsonl").read_text().splitlines()]
+    """The set the scoring was tuned on: every kind of typing, and questions the FAQ does not cover."""
+    rows = read_rows(ROOT / "tests" / "data" / "faq_eval.jsonl")
     covered = [row for row in rows if row["expected"]]
-    uncovered = [row for row in rows if not row["expected"]]
     assert len(rows) >= 200
-    assert len(uncovered) >= 60
+    assert len(rows) - len(covered) >= 60
     assert set(Counter(row["kind"] for row in covered)) >= {"paraphrase", "wordform", "typo", "short", "long", "layout"}
-    index = shipped_index()
-    known = {item.id for item in index.items}
-    assert {row["expected"] for row in covered} <= known
+    assert {row["expected"] for row in covered} <= {item.id for item in shipped_index().items}
+    quality = evaluate(shipped_index(), rows)
+    print(f"\nfaq_eval.jsonl: {quality}")
+    assert quality.found_rate >= 0.92
+    assert quality.declined_rate >= 0.90
+    assert quality.wrong_rate <= 0.02
 
-    top1 = wrong_answers = 0
-    for row in covered:
-        match = index.match(row["query"])
-        first = match.item or (match.suggestions[0] if match.suggestions else None)
-        top1 += first is not None and first.id == row["expected"]
-        wrong_answers += match.outcome is Outcome.ANSWER and match.item is not None and match.item.id != row["expected"]
-    declined = sum(index.match(row["query"]).outcome is not Outcome.ANSWER for row in uncovered)
 
-    top1_rate, declined_rate = top1 / len(covered), declined / len(uncovered)
-    print(f"\ntop-1 on covered: {top1_rate:.1%} of {len(covered)}; none/suggest on uncovered: {declined_rate:.1%}")
-    assert top1_rate >= 0.90
-    assert declined_rate >= 0.85
-    assert wrong_answers / len(covered) <= 0.03
+def test_accuracy_on_the_blind_questions() -> None:
+    """The blind set, written by someone who saw only each item's question line and topic, never its variants or
+    answer, and never tuned on: residents' own words, and near misses that share an item's key word but ask for
+    something else ("вакансии в поликлинике")."""
+    rows = read_rows(ROOT / "tests" / "data" / "faq_blind.jsonl")
+    kinds = Counter(str(row["kind"]) for row in rows)
+    assert len(rows) >= 400
+    assert kinds["near_miss"] + kinds["out_of_scope"] >= 150
+    assert kinds["near_miss"] >= 100
+    known = {item.id for item in shipped_index().items}
+    assert {row["expected"] for row in rows if row["expected"]} | {
+        row["near"] for row in rows if row.get("near")
+    } <= known
+    quality = evaluate(shipped_index(), rows)
+    print(f"\nfaq_blind.jsonl: {quality}")
+    assert quality.found_rate >= 0.92
+    assert quality.declined_rate >= 0.90
+    assert quality.wrong_rate <= 0.02
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["как устроиться на работу в поликлинику", "как устроиться на работу в детский сад", "где оформить ипотеку"],
+)
+def test_a_near_miss_gets_no_confident_answer(query: str) -> None:
+    """The issue's own examples, and one of the kind: the answer is about something else."""
+    match = shipped_index().match(query)
+    assert match.outcome is not Outcome.ANSWER
+    assert match.item is None
+
+
+def test_the_words_that_tell_a_question_apart_are_named_for_the_admins() -> None:
+    match = shipped_index().match("где оформить ипотеку на квартиру")
+    assert "ипотеку" in match.unexplained
+    assert shipped_index().match("нет горячей воды").unexplained == ()
