@@ -15,8 +15,8 @@ from bot.config import Config
 from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
 from bot.core.types import Platform
 from bot.desk import StaffBoard, StaffDesk
+from bot.faq.journal import FaqJournal
 from bot.faq.matcher import Thresholds
-from bot.faq.misses import MissLog
 from bot.faq.service import FaqService
 from bot.notifier import Notifier, RateLimiter, RetryPolicy
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
@@ -63,7 +63,7 @@ class Application:
         sessions = session_factory(engine)
         services = Services(
             faq=faq,
-            misses=MissLog(lambda: UnitOfWork(sessions)),
+            journal=FaqJournal(lambda: UnitOfWork(sessions)),
             appeals=appeal_policy(config),
             notices=notices_for(config, texts),
             limits=settings.appeals,
@@ -110,7 +110,7 @@ class Application:
         return self._limiters[platform]
 
     def background_tasks(self) -> dict[str, TaskFactory]:
-        """What runs beside the chat for as long as the bot runs, by name: FAQ reloads and misses, the outbox, the
+        """What runs beside the chat for as long as the bot runs, by name: FAQ reloads and its journal, the outbox, the
         scheduler. Each is a factory, so that a supervisor can start it again after a failure."""
         settings = self.config.settings
 
@@ -127,7 +127,7 @@ class Application:
 
         return {
             "faq reload": lambda: self.services.faq.watch(settings.faq.reload_interval),
-            "faq misses": self.services.misses.run,
+            "faq journal": self.services.journal.run,
             "outbox": self.notifier.run,
             "scheduler": scheduler,
         }
@@ -149,9 +149,9 @@ class Application:
     async def close(self) -> None:
         """Write what is still queued, then release the database."""
         try:
-            await self.services.misses.flush()
+            await self.services.journal.flush()
         except Exception:
-            log.exception("FAQ misses could not be written before shutdown")
+            log.exception("FAQ journal entries could not be written before shutdown")
         await self.engine.dispose()
 
 

@@ -270,6 +270,18 @@ class AppealReminder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class FaqItemEvent(Base):
+    """An FAQ answer shown to a resident, or rated by them helpful or not: counted per item for admins (`faq
+    stats`), stored without who it was."""
+
+    __tablename__ = "faq_item_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "view", "helpful" or "unhelpful"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class UnmatchedQuestion(Base):
     """A resident's question the FAQ had no confident answer for, kept for admins to extend the FAQ."""
 

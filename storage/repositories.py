@@ -19,6 +19,7 @@ from storage.models import (
     AppealEvent,
     AppealReminder,
     DialogState,
+    FaqItemEvent,
     OutboxMessage,
     ProcessedUpdate,
     Rating,
@@ -302,6 +303,50 @@ class FrequentMiss:
     example: str
     last_asked_at: datetime
     best_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaqUse:
+    """An FAQ answer shown ("view") or rated ("helpful", "unhelpful"), without who."""
+
+    item_id: str
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FaqItemUse:
+    """How often an item's answer was shown and rated."""
+
+    item_id: str
+    views: int
+    helpful: int
+    unhelpful: int
+
+
+class FaqUseRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(self, uses: Sequence[FaqUse]) -> None:
+        if uses:
+            rows = [{"item_id": use.item_id[:64], "kind": use.kind, "created_at": use.at} for use in uses]
+            await self._session.execute(insert(FaqItemEvent), rows)
+
+    async def per_item(self, since: datetime | None = None) -> list[FaqItemUse]:
+        """Views and ratings per item, most viewed first."""
+
+        def counted(kind: str) -> ColumnElement[int]:
+            return func.count(FaqItemEvent.id).filter(FaqItemEvent.kind == kind)
+
+        views = counted("view")
+        query = select(FaqItemEvent.item_id, views, counted("helpful"), counted("unhelpful")).group_by(
+            FaqItemEvent.item_id
+        )
+        if since is not None:
+            query = query.where(FaqItemEvent.created_at >= since)
+        rows = (await self._session.execute(query.order_by(views.desc(), FaqItemEvent.item_id))).all()
+        return [FaqItemUse(item_id, int(v), int(h), int(u)) for item_id, v, h, u in rows]
 
 
 class UnmatchedQuestionRepository:

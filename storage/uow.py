@@ -11,6 +11,7 @@ from storage.db import has_written
 from storage.repositories import (
     AppealRepository,
     DialogStateRepository,
+    FaqUseRepository,
     OutboxRepository,
     ProcessedUpdateRepository,
     RatingRepository,
@@ -98,6 +99,10 @@ class UnitOfWork:
     @property
     def unmatched(self) -> UnmatchedQuestionRepository:
         return self._repository(UnmatchedQuestionRepository)
+
+    @property
+    def faq_uses(self) -> FaqUseRepository:
+        return self._repository(FaqUseRepository)
 
     @property
     def outbox(self) -> OutboxRepository:

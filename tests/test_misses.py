@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.faq.misses import MissLog
+from bot.faq.journal import FaqJournal
 from storage.db import create_engine, session_factory, upgrade
 from storage.models import UnmatchedQuestion
 from storage.repositories import Miss
@@ -32,7 +32,7 @@ async def test_misses_are_written_a_moment_after_they_are_asked(tmp_path: Path) 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")
     await upgrade(engine)
     sessions = session_factory(engine)
-    misses = MissLog(lambda: UnitOfWork(sessions), delay=0.05)
+    misses = FaqJournal(lambda: UnitOfWork(sessions), delay=0.05)
     writer = asyncio.create_task(misses.run())
     try:
         for text in ("расскажи анекдот", "где мэр"):
@@ -50,7 +50,7 @@ async def test_misses_are_written_a_moment_after_they_are_asked(tmp_path: Path) 
 async def test_misses_wait_while_the_database_fails_and_the_oldest_go_when_too_many(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}")  # no tables yet: every write fails
     sessions = session_factory(engine)
-    misses = MissLog(lambda: UnitOfWork(sessions), limit=3)
+    misses = FaqJournal(lambda: UnitOfWork(sessions), limit=3)
     try:
         for number in range(1, 5):
             misses.record(miss(f"вопрос {number}"))

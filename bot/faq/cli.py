@@ -1,18 +1,23 @@
-"""`python -m bot faq check | match | misses`: the FAQ tools for admins and for evaluation scripts."""
+"""`python -m bot faq check | match | misses | suggest | stats`: the FAQ tools for admins and for evaluation
+scripts."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Config
+from bot.faq.improve import closest, group_misses, item_stats, suggestions
 from bot.faq.loader import load_faq
 from bot.faq.matcher import FaqIndex, Outcome
+from storage.repositories import FaqItemUse, FrequentMiss
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
+MIN_VOTES = 3  # votes an answer needs before it is called least helpful
 
 
 async def faq_command(args: argparse.Namespace, config: Config) -> int:
@@ -20,6 +25,10 @@ async def faq_command(args: argparse.Namespace, config: Config) -> int:
         return check(args.directory or config.faq_path)
     if args.faq_command == "match":
         return match(args.faq or config.faq_path, config)
+    if args.faq_command == "stats":
+        return await stats(config, args.days)
+    if args.faq_command == "suggest":
+        return await suggest(config, args.out, args.days, args.min)
     return await misses(config, args.limit, args.days)
 
 
@@ -60,7 +69,11 @@ def match(directory: Path, config: Config) -> int:
     return EXIT_OK
 
 
-async def misses(config: Config, limit: int, days: int | None) -> int:
+MISSES_READ = 5000  # distinct unanswered questions read for grouping, most asked first
+
+
+async def _stored(config: Config, days: int | None) -> tuple[list[FrequentMiss], list[FaqItemUse]]:
+    """The unanswered questions and the use of answers over the last `days` (all when None)."""
     from bot.app import create_database_engine
     from storage.db import session_factory, upgrade
     from storage.models import utcnow
@@ -71,13 +84,63 @@ async def misses(config: Config, limit: int, days: int | None) -> int:
         await upgrade(engine)
         async with UnitOfWork(session_factory(engine)) as uow:
             since = utcnow() - timedelta(days=days) if days else None
-            rows = await uow.unmatched.most_frequent(since=since, limit=limit)
+            return await uow.unmatched.most_frequent(since=since, limit=MISSES_READ), await uow.faq_uses.per_item(since)
     finally:
         await engine.dispose()
+
+
+def _index(config: Config) -> FaqIndex:
+    from bot.app import faq_thresholds
+
+    return FaqIndex(load_faq(config.faq_path).items, faq_thresholds(config))
+
+
+def _period(days: int | None) -> str:
+    return f" in the last {days} days" if days else ""
+
+
+async def misses(config: Config, limit: int, days: int | None) -> int:
+    """Unanswered questions grouped with their look-alikes, most asked first, each with the closest item."""
+    rows, _ = await _stored(config, days)
     if not rows:
-        print("no unanswered questions recorded" + (f" in the last {days} days" if days else ""))
+        print("no unanswered questions recorded" + _period(days))
         return EXIT_OK
-    print(f"{'times':>5}  {'last asked, UTC':<16}  {'nearest item':<28}  example")
-    for row in rows:
-        print(f"{row.count:>5}  {row.last_asked_at:%Y-%m-%d %H:%M}  {row.best_item_id or '-':<28}  {row.example}")
+    groups = group_misses(rows, _index(config))
+    print(f"{'times':>5}  {'closest item (score)':<34}  question (and how else it was asked)")
+    for group in groups[:limit]:
+        item, score = closest(group)
+        nearest = f"{item.id} ({score:.0f})" if item else "-"
+        print(f"{group.count:>5}  {nearest:<34}  {group.example}")
+        for other in group.phrasings[1:]:
+            print(f"{'':>5}  {'':<34}    ~ {other}")
+        if group.match is not None and group.match.unexplained:
+            print(f"{'':>5}  {'':<34}    new words: {', '.join(group.match.unexplained)}")
+    return EXIT_OK
+
+
+async def suggest(config: Config, out: Path, days: int | None, minimum: int) -> int:
+    rows, _ = await _stored(config, days)
+    index = _index(config)
+    proposals = suggestions(group_misses(rows, index), index, minimum)
+    await asyncio.to_thread(out.write_text, proposals, encoding="utf-8")
+    print(
+        f"{out}: proposals from {len(rows)} distinct unanswered questions{_period(days)}; review, then copy into faq/"
+    )
+    return EXIT_OK
+
+
+async def stats(config: Config, days: int | None) -> int:
+    """Every item by views, with how residents rated its answer; the least helpful listed apart."""
+    _, uses = await _stored(config, days)
+    table = item_stats(_index(config).items, uses)
+    print(f"{'views':>6} {'helpful':>7} {'not':>5} {'share':>6}  item")
+    for row in table:
+        share = f"{row.helpful_share:.0%}" if row.helpful_share is not None else "-"
+        print(f"{row.views:>6} {row.helpful:>7} {row.unhelpful:>5} {share:>6}  {row.item.id}: {row.item.question}")
+    rated = [row for row in table if row.helpful_share is not None and row.helpful + row.unhelpful >= MIN_VOTES]
+    worst = sorted(rated, key=lambda row: (row.helpful_share or 0.0, -row.unhelpful))[:5]
+    if worst:
+        print(f"\nleast helpful (at least {MIN_VOTES} votes), rewrite these first:")
+        for row in worst:
+            print(f"  {row.helpful_share:.0%} of {row.helpful + row.unhelpful}  {row.item.id}: {row.item.question}")
     return EXIT_OK

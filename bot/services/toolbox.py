@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.config import AppealSettings, StaffSettings
-from bot.faq.misses import MissLog
+from bot.faq.journal import FaqJournal
 from bot.faq.service import FaqService
 from bot.services.appeals import AppealPolicy
 from bot.services.canned import CannedAnswers
@@ -21,7 +21,7 @@ class Services:
     """Given to every handler in its context; assembled once by `bot.app`."""
 
     faq: FaqService
-    misses: MissLog
+    journal: FaqJournal
     appeals: AppealPolicy
     notices: Notices
     limits: AppealSettings
