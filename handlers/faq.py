@@ -17,7 +17,7 @@ router = Router("faq")
 
 WAITING_FOR_QUESTION = "faq:question"
 SHOW_ITEM = "faq:item"  # faq:item:<id>
-TOPIC = "faq:topic"  # faq:topic:<page>:<category>: a page of the questions of a topic, to browse
+TOPIC = "faq:topic"  # faq:topic:<page>:<topic number>: a page of a topic's questions (a name may not fit 64 bytes)
 VOTE = "faq:vote"  # faq:vote:<id>:<1 helpful | 0 not>
 MAX_BUTTON_TEXT = 60
 PAGE = 4  # questions per page of a topic: with the page turns and the way back, six rows (VK's inline limit)
@@ -27,8 +27,7 @@ PAGE = 4  # questions per page of a topic: with the page turns and the way back,
 async def ask(ctx: Context) -> None:
     """Ask in one's own words, or pick a topic and browse its questions."""
     ctx.set_state(WAITING_FOR_QUESTION)
-    topics = sorted({item.category for item in ctx.services.faq.index.items}, key=str.casefold)
-    buttons = [Button(title(topic), f"{TOPIC}:0:{topic}") for topic in topics]
+    buttons = [Button(title(topic), f"{TOPIC}:0:{number}") for number, topic in enumerate(faq_topics(ctx))]
     rows = [buttons[start : start + 2] for start in range(0, len(buttons), 2)]
     ctx.answer(ctx.texts("faq.ask"), [*rows, [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]])
 
@@ -36,7 +35,9 @@ async def ask(ctx: Context) -> None:
 @router.button(TOPIC)
 async def topic(ctx: Context) -> None:
     """A page of a topic's questions, each a button to its answer."""
-    page_text, _, name = ctx.args.partition(":")
+    page_text, _, number = ctx.args.partition(":")
+    topics = faq_topics(ctx)
+    name = topics[int(number)] if number.isdigit() and int(number) < len(topics) else ""
     items = [item for item in ctx.services.faq.index.items if item.category == name]
     if not items or not page_text.isdigit():
         await ask(ctx)
@@ -47,14 +48,18 @@ async def topic(ctx: Context) -> None:
     rows = [[Button(shorten(item.question, MAX_BUTTON_TEXT), f"{SHOW_ITEM}:{item.id}")] for item in shown]
     turns = []
     if page > 0:
-        turns.append(Button(ctx.texts("faq.page_back"), f"{TOPIC}:{page - 1}:{name}"))
+        turns.append(Button(ctx.texts("faq.page_back"), f"{TOPIC}:{page - 1}:{number}"))
     if page + 1 < pages:
-        turns.append(Button(ctx.texts("faq.page_next"), f"{TOPIC}:{page + 1}:{name}"))
+        turns.append(Button(ctx.texts("faq.page_next"), f"{TOPIC}:{page + 1}:{number}"))
     rows += [turns] if turns else []
     rows.append([Button(ctx.texts("faq.topics"), ASK_QUESTION), Button(ctx.texts("faq.main_menu"), MAIN_MENU)])
     heading = ctx.texts("faq.topic", topic=title(name), page=page + 1, pages=pages)
     ctx.set_state(WAITING_FOR_QUESTION)  # typing a question still works
     ctx.update_card(heading, rows)
+
+
+def faq_topics(ctx: Context) -> list[str]:
+    return sorted({item.category for item in ctx.services.faq.index.items}, key=str.casefold)
 
 
 def title(topic: str) -> str:

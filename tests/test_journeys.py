@@ -46,7 +46,16 @@ async def test_the_menu_and_the_faq(platform: Platforms) -> None:
     assert anna.buttons == ["Задать вопрос", "Подать обращение", "Мои обращения", "Помощь"]
     [answer] = await anna.send("нет горячей воды")
     assert answer.startswith("❓ Почему нет горячей воды и когда её дадут?\n\nСначала проверьте")
-    assert anna.buttons == ["Задать другой вопрос", "Подать обращение", "Главное меню"]
+    assert anna.buttons == ["👍 Помогло", "👎 Не помогло", "Задать другой вопрос", "Подать обращение", "Главное меню"]
+    [rated] = await anna.press("👍 Помогло")
+    assert rated.endswith("Спасибо за оценку!")
+    assert "👍 Помогло" not in anna.buttons
+    await anna.press("Задать другой вопрос")
+    assert anna.buttons[:2] == ["Безопасность", "Благоустройство"]  # the topics, to browse
+    [topic] = await anna.press("ЖКХ")
+    assert topic.startswith("ЖКХ: частые вопросы (страница 1 из 2).")
+    [second] = await anna.press("Ещё ▸")
+    assert second.startswith("ЖКХ: частые вопросы (страница 2 из 2).")
     [suggestions] = await anna.send("автобус")
     assert suggestions == "Точного ответа я не нашёл. Может быть, вы спрашиваете об одном из этих вопросов?"
     offered = anna.buttons
