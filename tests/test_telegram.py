@@ -185,7 +185,13 @@ async def test_questions_get_an_answer_or_suggestions_and_a_press_shows_one(tele
     assert answer.endswith(
         "\n\nЕсли это не ответ на ваш вопрос, задайте его иначе или подайте обращение — его рассмотрят специалисты."
     )
-    assert anna.chat[-1].labels == ["Задать другой вопрос", "Подать обращение", "Главное меню"]
+    assert anna.chat[-1].labels == [
+        "👍 Помогло",
+        "👎 Не помогло",
+        "Задать другой вопрос",
+        "Подать обращение",
+        "Главное меню",
+    ]
     [suggestions] = await anna.send("автобус")
     assert suggestions == "Точного ответа я не нашёл. Может быть, вы спрашиваете об одном из этих вопросов?"
     offer = anna.chat[-1]
