@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import logs
 from bot.config import Config
 from bot.core.dispatcher import KNOWN_RESIDENTS, Dispatcher
 from bot.core.types import Platform
@@ -51,6 +52,7 @@ class Application:
     @classmethod
     async def start(cls, config: Config, clock: Callable[[], datetime] = utcnow) -> Application:
         """Load the texts and the FAQ, bring the database schema up to date, and wire the handlers."""
+        logs.install()
         settings = config.settings
         texts = load_texts(config)
         faq = FaqService.load(config.faq_path, faq_thresholds(config))
@@ -91,7 +93,8 @@ class Application:
             remembered=KNOWN_RESIDENTS if settings.bot.workers == 1 else 0,
             claims=notifier,
         )
-        jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff)
+        retention = timedelta(days=settings.privacy.retention_days)
+        jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff, retention)
         return cls(config, engine, sessions, texts, services, dispatcher, notifier, jobs)
 
     def rate_limiter(self, platform: Platform) -> RateLimiter | None:

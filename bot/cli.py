@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from bot import logs
 from bot.config import Config, ConfigError, load_config
 from bot.core.types import Platform
 from bot.texts import TextsError
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def configure_logging(config: Config, *, quiet: bool) -> None:
     """Log to stderr; in the console chat only warnings and errors, so the conversation stays readable."""
+    logs.install()
     level = logging.getLevelName(config.settings.bot.log_level)
     logging.basicConfig(
         level=max(level, logging.WARNING) if quiet else level,

@@ -167,6 +167,13 @@ class NotificationSettings(_Section):
     sweep_interval: float = Field(default=2.0, gt=0)
 
 
+class PrivacySettings(_Section):
+    # Days after an appeal is finished (closed, rejected, redirected) that its personal data are kept: then its
+    # texts, place, phone and photos are erased, and residents not seen as long are forgotten. 59-FZ practice
+    # keeps appeals 5 years.
+    retention_days: int = Field(default=1825, ge=1)
+
+
 class RatingSettings(_Section):
     remind_after_hours: float = Field(default=48.0, gt=0)
     close_after_hours: float = Field(default=168.0, gt=0)
@@ -347,6 +354,7 @@ class Settings(_Section):
     notifications: NotificationSettings = NotificationSettings()
     ratings: RatingSettings = RatingSettings()
     staff: StaffSettings = StaffSettings()
+    privacy: PrivacySettings = PrivacySettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
     web: WebSettings = WebSettings()

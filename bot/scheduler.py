@@ -20,6 +20,7 @@ from bot.notifier import Notifier
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import OPEN_STAGES, AppealPolicy, move_appeal, overdue_appeals
 from bot.services.notices import Notices
+from bot.services.privacy import expire
 from storage.models import Appeal
 from storage.uow import UnitOfWork
 
@@ -45,6 +46,7 @@ class Jobs:
     notices: Notices
     ratings: RatingSettings
     staff: StaffSettings
+    retention: timedelta = timedelta(days=1825)  # personal data of finished appeals ([privacy] of bot.toml)
 
     async def remind_to_rate(self, now: datetime) -> int:
         done = 0
@@ -147,12 +149,14 @@ class Jobs:
         return done
 
     async def forget_old(self, now: datetime) -> int:
-        """Drop what is only kept for a while: the ids of handled updates, and replies long delivered."""
+        """Drop what is only kept for a while: the ids of handled updates, replies long delivered, and personal
+        data past the retention period (a batch a pass); returns how many appeals and residents were erased."""
         async with UnitOfWork(self.sessions) as uow:
             await uow.processed_updates.forget_before(now - KEEP_UPDATE_IDS)
             await uow.outbox.forget_replies_before(now - KEEP_REPLIES)
+            erased = await expire(uow, now, self.retention)
             await uow.commit()
-        return 0  # acts on no appeal
+        return erased
 
     async def _alert(self, uow: UnitOfWork, appeal: Appeal, kind: str, due: datetime, now: datetime) -> int:
         if not await uow.reminders.claim(appeal.id, kind, now):

@@ -29,6 +29,8 @@ def command_menu(texts: Texts) -> dict[str, str]:
         "menu": texts("commands.menu"),
         "help": texts("commands.help"),
         "cancel": texts("commands.cancel"),
+        "mydata": texts("commands.mydata"),
+        "forget": texts("commands.forget"),
     }
 
 

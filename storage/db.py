@@ -32,6 +32,7 @@ def create_engine(url: str, *, password: str | None = None, echo: bool = False, 
         engine = create_async_engine(
             parsed,
             echo=echo,
+            hide_parameters=True,  # residents' data never reaches an exception's text, hence the log
             connect_args={"timeout": 30},
             pool_size=1,
             max_overflow=0,
@@ -41,7 +42,9 @@ def create_engine(url: str, *, password: str | None = None, echo: bool = False, 
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
-    return create_async_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
+    return create_async_engine(
+        parsed, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=0
+    )
 
 
 def connection_limit(engine: AsyncEngine) -> int:

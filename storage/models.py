@@ -75,6 +75,7 @@ class Resident(Base):
     consent_given_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None]  # personal data erased (at their request, or after the retention period)
 
 
 class DialogState(Base):

@@ -45,12 +45,15 @@ async def _add_first(session: AsyncSession, row: object) -> bool:
     return True
 
 
+ERASED_TEXT = "[удалено]"  # what an erased text of an appeal reads as, for staff and reports
+
+
 @dataclass(slots=True)
 class ResidentProfile:
     """A resident as every update needs them, apart from any session, so that it can be kept between updates.
 
-    `id` is None while the resident is not stored: nothing is kept of someone who only reads the menu and asks
-    questions. The first thing worth remembering (a dialog step, consent, an appeal) stores them.
+    `id` is None while the resident is not stored: nothing is kept of someone who has not consented to the
+    processing of their data (they read the menu, ask questions, or refuse); their dialog lives in memory only.
     """
 
     id: int | None
@@ -130,6 +133,40 @@ class ResidentRepository:
             ResidentProfile(resident_id, display_name, consent_given_at, last_seen_at), state, data or {}
         )
 
+    async def erase(self, resident: Resident, now: datetime) -> None:
+        """Forget who the resident is: their messenger id (so messages from it start afresh), name, consent,
+        dialog, and messages to them not delivered yet."""
+        await self._session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.platform == resident.platform,
+                OutboxMessage.chat_id == resident.platform_user_id,
+                OutboxMessage.sent_at.is_(None),
+            )
+        )
+        await self._session.execute(delete(DialogState).where(DialogState.resident_id == resident.id))
+        resident.platform_user_id = f"erased:{resident.id}"
+        resident.display_name = None
+        resident.consent_given_at = None
+        resident.erased_at = now
+
+    async def dormant(self, before: datetime, finished_stages: Sequence[str], limit: int) -> list[int]:
+        """Residents not erased, not seen since `before`, whose appeals are all finished and unchanged since."""
+        recent = (
+            select(Appeal.id)
+            .where(
+                Appeal.resident_id == Resident.id,
+                or_(Appeal.updated_at >= before, Appeal.stage.not_in(finished_stages)),
+            )
+            .exists()
+        )
+        query = (
+            select(Resident.id)
+            .where(Resident.erased_at.is_(None), Resident.last_seen_at < before, ~recent)
+            .order_by(Resident.id)
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
     async def save_profile(self, profile: ResidentProfile) -> None:
         if profile.id is None:
             raise ValueError("a resident not stored yet is stored with add()")
@@ -190,6 +227,18 @@ class AppealRepository:
             select(Appeal).where(Appeal.number == number, Appeal.resident_id == resident_id).options(*_appeal_details())
         )
         return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def in_full(
+        self, resident_id: int | None = None, finished_before: datetime | None = None, limit: int | None = None
+    ) -> list[Appeal]:
+        """Appeals with their history, photos and ratings: a resident's, or those finished (closed, rejected,
+        redirected) before a moment whose texts are not erased yet; oldest first."""
+        query = select(Appeal).options(*_appeal_details(), selectinload(Appeal.ratings))
+        if resident_id is not None:
+            query = query.where(Appeal.resident_id == resident_id)
+        if finished_before is not None:
+            query = query.where(Appeal.closed_at < finished_before, Appeal.description != ERASED_TEXT)
+        return list((await self._session.execute(query.order_by(Appeal.created_at, Appeal.id).limit(limit))).scalars())
 
     async def of_resident(self, resident_id: int, limit: int = 10) -> list[Appeal]:
         """A resident's appeals, newest first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -53,14 +54,29 @@ def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+# What residents told the bot in these tests: it may be stored, never logged (152-FZ; the operator's log is read
+# by people who have no business with it). Checked in every test's log at INFO and above.
+PERSONAL_DATA = (
+    "+7912",
+    "9123456789",
+    "Петрова",
+    "Ленина",
+    "подъезд",
+    "горячей воды",
+    "Не работает лифт",
+    "Огромная яма",
+)
+
+
 def bot_environment(**variables: str) -> dict[str, str]:
     """The environment of a bot process a test starts: this shell's, without our variables, plus `variables`."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("PRIEMNAYA_")}, **variables}
 
 
 def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m bot ARGS` in a real process, as an operator runs it, without our variables from this shell."""
-    return subprocess.run(
+    """`python -m bot ARGS` in a real process, as an operator runs it, without our variables from this shell; its
+    log (stderr) must not carry residents' data."""
+    result = subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
         capture_output=True,
@@ -70,6 +86,9 @@ def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> s
         timeout=120,
         check=False,
     )
+    leaked = [line for line in result.stderr.splitlines() if any(marker in line for marker in PERSONAL_DATA)]
+    assert not leaked, "personal data in the log:\n" + "\n".join(leaked[:5])
+    return result
 
 
 async def spawn_bot(
@@ -198,6 +217,32 @@ def chat_as(app: Application) -> Callable[..., ConsoleChat]:
 @pytest.fixture
 def chat(chat_as: Callable[..., ConsoleChat]) -> ConsoleChat:
     return chat_as()
+
+
+class _Recorded(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_data_in_logs() -> Iterator[None]:
+    """Every test's log, at INFO and above, exceptions included, carries none of the residents' data."""
+    root, handler = logging.getLogger(), _Recorded()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    leaked = [line for line in handler.lines if any(marker in line for marker in PERSONAL_DATA)]
+    assert not leaked, "personal data in the log:\n" + "\n".join(leaked[:5])
 
 
 TASK_DUMP_AFTER = 100  # seconds: shortly before pytest-timeout (120 s) fails a test that hangs

@@ -61,6 +61,13 @@ class Context(Replies):
         self.state = state
         self.data.update(data)
 
+    def forget_resident(self) -> None:
+        """The resident's data were erased: from now on they are someone the bot has never met."""
+        self.resident.id = None
+        self.resident.display_name = None
+        self.resident.consent_given_at = None
+        self.clear_state()
+
     def clear_state(self) -> None:
         """Leave any dialog and forget what it gathered."""
         self.state = None

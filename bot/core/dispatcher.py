@@ -170,12 +170,12 @@ class Dispatcher:
             await handler(ctx)
             dialog_changed = (ctx.state, ctx.data) != (known.state, known.data)
             if profile.id is None:
-                if dialog_changed or profile.consent_given_at is not None:  # something worth remembering
+                if profile.consent_given_at is not None:  # stored from their consent on, never before (152-FZ)
                     await ctx.resident_id()
             elif profile != known.profile:
                 await uow.residents.save_profile(profile)
-            if dialog_changed:
-                await uow.dialogs.save(await ctx.resident_id(), ctx.state, ctx.data)
+            if dialog_changed and profile.id is not None:  # else the dialog lives in memory only
+                await uow.dialogs.save(profile.id, ctx.state, ctx.data)
             handled = await self._commit(uow, incoming, ctx.replies, now)
         if handled is None:
             return self._in_memory(incoming, [])

@@ -82,7 +82,7 @@ class Notices:
 
     async def to_resident(self, uow: UnitOfWork, appeal: Appeal, text: str, buttons: Keyboard, now: datetime) -> None:
         resident = await uow.residents.get(appeal.resident_id)
-        if resident is None:
+        if resident is None or resident.erased_at is not None:  # erased: nobody to tell
             return
         uow.outbox.add(
             OutboxMessage(
