@@ -11,6 +11,7 @@ from bot.faq.loader import FaqItem
 from bot.faq.matcher import Outcome
 from bot.faq.normalize import normalize
 from handlers.menu import ASK_QUESTION, MAIN_MENU, OPEN_APPEAL, show_menu
+from handlers.my_appeals import open_typed
 from storage.repositories import FaqUse, Miss
 
 router = Router("faq")
@@ -75,6 +76,8 @@ async def question(ctx: Context) -> None:
         show_menu(ctx, ctx.texts("errors.unexpected_attachment"))
         return
     ctx.clear_state()
+    if await open_typed(ctx, text):  # "а-2026-123": their appeal's card, not a question
+        return
     normalized = normalize(text)
     if not normalized:
         ctx.set_state(WAITING_FOR_QUESTION)

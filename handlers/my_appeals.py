@@ -8,7 +8,7 @@ from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, add_note, attach_photos, clarified, is_note
+from bot.services.appeals import RESIDENT_ACTOR, add_note, attach_photos, clarified, is_note, typed_number
 from bot.services.notices import ADD_TO_APPEAL, STAGE_TEXTS
 from bot.services.notices import OPEN_APPEAL as OPEN
 from handlers.appeal_wizard import add_photos
@@ -22,7 +22,8 @@ def stage_name(ctx: Context, stage: str) -> str:
     return ctx.texts(STAGE_TEXTS[AppealStage(stage)])
 
 
-BACK_TO_LIST = "my:list"
+BACK_TO_LIST = "my:list"  # my:list[:<page>]: a page of the list, in place of the message pressed
+PAGE = 5  # appeals a page: with the page turns and the menu, VK's six rows of an inline keyboard
 ADD = ADD_TO_APPEAL  # my:add:<number>: "Дополнить" an appeal, or answer a clarification request
 ADD_CANCEL = "my:add_cancel"
 ADD_DONE = "my:add_done"  # the photos (and captions) sent so far are the addition
@@ -36,17 +37,21 @@ async def my_appeals(ctx: Context) -> None:
 
 @router.button(BACK_TO_LIST)
 async def back_to_list(ctx: Context) -> None:
-    await show_list(ctx, ctx.texts("my.list"), in_place=True)
+    page = int(ctx.args) if ctx.args.isdigit() else 0
+    await show_list(ctx, ctx.texts("my.list"), in_place=True, page=page)
 
 
-async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
-    """The list, as a new message, or in place of the card the resident was reading."""
+async def show_list(ctx: Context, intro: str, in_place: bool, page: int = 0) -> None:
+    """A page of the list, newest first, as a new message or in place of the message the resident pressed."""
     resident_id = ctx.resident.id  # None: not stored, so no appeals
-    appeals = [] if resident_id is None else await ctx.uow.appeals.of_resident(resident_id)
+    total = 0 if resident_id is None else await ctx.uow.appeals.count_of_resident(resident_id)
     menu_button = Button(ctx.texts("faq.main_menu"), MAIN_MENU)
-    if not appeals:
+    if resident_id is None or not total:
         ctx.answer(ctx.texts("my.empty"), [[Button(ctx.texts("menu.open_appeal"), OPEN_APPEAL)], [menu_button]])
         return
+    pages = (total + PAGE - 1) // PAGE
+    page = min(page, pages - 1)
+    appeals = await ctx.uow.appeals.of_resident(resident_id, limit=PAGE, offset=page * PAGE)
     now = ctx.services.clock()
     rows = [
         [
@@ -57,20 +62,40 @@ async def show_list(ctx: Context, intro: str, in_place: bool) -> None:
         ]
         for a in appeals
     ]
-    (ctx.update_card if in_place else ctx.answer)(intro, [*rows, [menu_button]])
+    turns = [
+        *([Button(ctx.texts("my.newer"), f"{BACK_TO_LIST}:{page - 1}")] if page > 0 else []),
+        *([Button(ctx.texts("my.older"), f"{BACK_TO_LIST}:{page + 1}")] if page + 1 < pages else []),
+    ]
+    if pages > 1:
+        intro = ctx.texts("my.list_page", intro=intro, page=page + 1, pages=pages, total=total)
+    (ctx.update_card if in_place else ctx.answer)(intro, [*rows, *([turns] if turns else []), [menu_button]])
+
+
+async def open_typed(ctx: Context, text: str) -> bool:
+    """A resident who types an appeal's number ("а-2026-123") gets its card, if it is theirs; True if the text
+    was a number (theirs or not: the same answer either way, so nothing leaks)."""
+    number = typed_number(text)
+    if number is None or ctx.resident.id is None:
+        return False
+    await show_card(ctx, number, in_place=False)
+    return True
 
 
 @router.button(OPEN)
 async def open_one(ctx: Context) -> None:
+    await show_card(ctx, ctx.args, in_place=True)
+
+
+async def show_card(ctx: Context, number: str, in_place: bool) -> None:
     resident_id = ctx.resident.id
-    appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, ctx.args)
+    appeal = None if resident_id is None else await ctx.uow.appeals.owned_by(resident_id, number)
     if appeal is None:  # not theirs, or no such number: the same answer, so nothing leaks
         await show_list(ctx, ctx.texts("my.not_found"), in_place=False)
         return
     rows = [[Button(ctx.texts("my.back"), BACK_TO_LIST)], [Button(ctx.texts("faq.main_menu"), MAIN_MENU)]]
     if AppealStage(appeal.stage) not in FINAL_STAGES:
         rows.insert(0, [Button(ctx.texts("my.add"), f"{ADD}:{appeal.number}")])
-    ctx.update_card(card(ctx, appeal), rows)
+    (ctx.update_card if in_place else ctx.answer)(card(ctx, appeal), rows)
 
 
 @router.button(ADD)
@@ -175,7 +200,7 @@ def card(ctx: Context, appeal: Appeal) -> str:
         timeline="\n".join(lines),
     )
     if appeal.answer_text:
-        text += ctx.texts("my.card_answer", answer=appeal.answer_text)
+        text += "\n\n" + ctx.texts("my.card_answer", answer=appeal.answer_text)
     return text
 
 

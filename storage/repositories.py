@@ -240,15 +240,20 @@ class AppealRepository:
             query = query.where(Appeal.closed_at < finished_before, Appeal.description != ERASED_TEXT)
         return list((await self._session.execute(query.order_by(Appeal.created_at, Appeal.id).limit(limit))).scalars())
 
-    async def of_resident(self, resident_id: int, limit: int = 10) -> list[Appeal]:
-        """A resident's appeals, newest first."""
+    async def of_resident(self, resident_id: int, limit: int = 10, offset: int = 0) -> list[Appeal]:
+        """A page of a resident's appeals, newest first."""
         query = (
             select(Appeal)
             .where(Appeal.resident_id == resident_id)
             .order_by(Appeal.created_at.desc(), Appeal.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         return list((await self._session.execute(query)).scalars())
+
+    async def count_of_resident(self, resident_id: int) -> int:
+        query = select(func.count(Appeal.id)).where(Appeal.resident_id == resident_id)
+        return int((await self._session.execute(query)).scalar_one())
 
     async def search(
         self,

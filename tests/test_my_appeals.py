@@ -13,7 +13,7 @@ from bot.app import Application
 from bot.config import Config
 from bot.core.types import Incoming, Platform
 from bot.services.appeal_stages import AppealStage, CommentRequired, ForbiddenMove
-from bot.services.appeals import AppealNotFound, UnknownDepartment, move_appeal, route_appeal
+from bot.services.appeals import AppealNotFound, UnknownDepartment, answer_appeal, move_appeal, route_appeal
 from storage.db import session_factory
 from storage.uow import UnitOfWork
 from tests.conftest import run_bot_beside
@@ -205,3 +205,43 @@ async def test_staff_commands_with_exit_codes(config: Config, app: Application, 
         "Ответ:\nЛифт починили 25 ноября.\n  [1] Дополнить\n  [2] К списку обращений\n  [3] Главное меню"
     )
     assert "звонил в УК" not in card
+
+
+async def test_every_appeal_is_reachable_page_by_page_and_by_typing_its_number(
+    app: Application, chat: ConsoleChat, clock: Clock
+) -> None:
+    numbers = []
+    for day in range(12):
+        clock.now = MONDAY_MORNING + timedelta(minutes=day)
+        numbers.append(await open_appeal(chat, "Дороги", f"Яма номер {day + 1} на улице Садовой"))
+    shown = await chat.say("Мои обращения")
+    assert shown.startswith("Ваши обращения, новые сверху. Нажмите, чтобы открыть: (страница 1 из 3, всего 12)")
+    assert numbers[11] in shown
+    assert numbers[6] not in shown
+    await chat.say("Старше ▸")
+    shown = await chat.say("Старше ▸")
+    assert "(страница 3 из 3, всего 12)" in shown
+    assert numbers[0] in shown  # the first, the oldest: reachable
+    assert "Старше ▸" not in shown
+    opened = await chat.say(numbers[0])
+    assert opened.startswith(f"Обращение {numbers[0]}\nТема: Дороги")
+    assert "Яма номер 1 на улице Садовой" in opened
+
+    # Typed as people type it: a Latin "A", lower case, spaces, the zeros left out.
+    for typed in ("a-2026-3", "А 2026 000003", "что с обращением а-2026-000003?"):
+        assert (await chat.say(typed)).startswith("Обращение А-2026-000003\n")
+    assert (await chat.say("А-2026-000099")).startswith("Такого обращения у вас нет.")
+
+
+async def test_an_answered_appeals_card_sets_the_answer_apart(app: Application, chat: ConsoleChat) -> None:
+    number = await open_appeal(chat, "Дороги", "Яма у дома 7 по улице Садовой")
+    await staff(
+        app,
+        lambda uow: answer_appeal(
+            uow, app.services.notices, number, "Заделали.", actor="cli", now=app.services.clock()
+        ),
+    )
+    card = await chat.say(number)
+    timeline, answer = card.split("\n\nОтвет:\n", 1)
+    assert timeline.splitlines()[-1].endswith(" — Дан ответ")
+    assert answer.startswith("Заделали.")

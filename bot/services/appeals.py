@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,22 @@ class AppealDraft:
 
 def appeal_number(year: int, sequence: int) -> str:
     return f"А-{year}-{sequence:06d}"
+
+
+# An appeal number as people type it: a Cyrillic or Latin "А", any case, spaces or dashes, zeros left out.
+_TYPED_NUMBER = re.compile(r"(?<![\w])[АAаa]\s*-?\s*(20\d\d)\s*-?\s*(\d{1,6})(?!\d)")
+
+
+def typed_number(text: str, year: int | None = None) -> str | None:
+    """The appeal number in `text` as people type it ("a-2026-123", "А 2026 000123"); with `year`, a bare
+    sequence number ("123") is that year's. None if there is none."""
+    found = _TYPED_NUMBER.search(text)
+    if found is not None:
+        return appeal_number(int(found.group(1)), int(found.group(2)))
+    bare = text.strip()
+    if year is not None and bare.isdigit() and len(bare) <= 6 and int(bare) > 0:
+        return appeal_number(year, int(bare))
+    return None
 
 
 async def open_appeal(

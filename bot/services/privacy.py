@@ -59,10 +59,12 @@ def anonymise(appeal: Appeal, now: datetime) -> None:
 
 async def expire(uow: UnitOfWork, now: datetime, retention: timedelta, batch: int = 200) -> int:
     """Anonymise appeals finished longer ago than `retention`, and erase residents not seen since then whose
-    appeals are all finished and unchanged since then too; returns how many appeals and residents it did (at most a batch of each)."""
+    appeals are all finished and unchanged since then too; returns how many appeals and residents it did (at
+    most a batch of each)."""
     cutoff = now - retention
-    residents = await uow.residents.dormant(cutoff, [stage.value for stage in FINAL_STAGES], batch)  # before the
-    appeals = await uow.appeals.in_full(finished_before=cutoff, limit=batch)  # erasure marks their appeals changed
+    # The residents first: anonymising marks their appeals changed.
+    residents = await uow.residents.dormant(cutoff, [stage.value for stage in FINAL_STAGES], batch)
+    appeals = await uow.appeals.in_full(finished_before=cutoff, limit=batch)
     for appeal in appeals:
         anonymise(appeal, now)
     for resident_id in residents:
