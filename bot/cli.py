@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot import logs
 from bot.config import Config, ConfigError, load_config
+from bot.core.delivery import TokenRefused
 from bot.core.types import Platform
 from bot.texts import TextsError
+from storage.db import DatabaseUnreachable
 
 if TYPE_CHECKING:
     from bot.app import Application
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_DATABASE = 4  # the database cannot be reached
+EXIT_TOKEN = 5  # a platform refused the bot's token
 
 log = logging.getLogger("bot")
 
@@ -75,7 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     add_report(commands)
+    anywhere(parser, "--config", type=Path, help="path to bot.toml")
     return parser
+
+
+def anywhere(parser: argparse.ArgumentParser, flag: str, **options: object) -> None:
+    """Accept an option of `parser` after its subcommands too ("appeals show 12 --config x.toml"); given there,
+    it wins, else the value given before (or its default) stands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                subparser.add_argument(flag, default=argparse.SUPPRESS, **options)
+                anywhere(subparser, flag, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, TextsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except DatabaseUnreachable as exc:
+        print(
+            f"error: cannot open the database ({exc}): check [database] url in bot.toml or PRIEMNAYA_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, and keep Python from complaining
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -248,8 +273,14 @@ async def run_platforms(config: Config) -> int:
         await stop_background(background)
         await app.close()
     failed = {name: task.exception() for name, task in running.items() if task.exception() is not None}
+    refused = [error for error in failed.values() if isinstance(error, TokenRefused)]
     for name, error in failed.items():
-        log.error("%s stopped: %s", name, error, exc_info=error)
+        if isinstance(error, TokenRefused):
+            log.error("%s stopped: %s", name, error)
+        else:
+            log.error("%s stopped: %s", name, error, exc_info=error)
+    if refused:
+        return EXIT_TOKEN
     return EXIT_FAILURE if failed or fatal else EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """`python -m bot appeals list | show | move | answer | route`: appeals for operators and their scripts.
 
-Exit codes: 0 done; 1 the move or change is not allowed (the message says why); 3 no appeal with that number;
-2 bad configuration or arguments.
+Exit codes: 0 done; 1 the move or change is not allowed (the message says why); 2 bad configuration or
+arguments; 3 no appeal with that number; 4 the database cannot be opened.
+A number may be typed as people type it: "a-2026-123", "А 2026 000123", or just "123" for this year's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.services.appeals import (
     move_appeal,
     overdue_appeals,
     route_appeal,
+    typed_number,
 )
 from storage.db import session_factory, upgrade
 from storage.models import Appeal, utcnow
@@ -52,7 +54,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     route = actions.add_parser("route", help="hand an appeal over to another department")
     route.add_argument("number")
     route.add_argument("department")
-    route.add_argument("--comment", default=None)
+    route.add_argument("--comment", default=None, help="shown to the resident unless --internal")
+    route.add_argument("--internal", action="store_true", help="a note for staff only")
+    from bot.cli import anywhere
+
+    anywhere(appeals, "--actor", help="who acts, for the history (default: staff:<login>)")
 
 
 async def appeals_command(args: argparse.Namespace, config: Config) -> int:
@@ -61,6 +67,8 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
     actor = args.actor or f"staff:{getpass.getuser()}"
     now = utcnow()
     zone = policy.calendar.timezone
+    if getattr(args, "number", None) is not None:
+        args.number = typed_number(args.number, year=now.astimezone(zone).year) or args.number.strip()
     engine = create_database_engine(config)
     try:
         await upgrade(engine)
@@ -93,7 +101,14 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
                     ),
                     "answer": lambda: answer_appeal(uow, notices, args.number, args.text, actor=actor, now=now),
                     "route": lambda: route_appeal(
-                        uow, policy, args.number, args.department, actor=actor, now=now, comment=args.comment
+                        uow,
+                        policy,
+                        args.number,
+                        args.department,
+                        actor=actor,
+                        now=now,
+                        comment=args.comment,
+                        visible_to_resident=not args.internal,
                     ),
                 }
                 appeal = await changes[args.appeals_command]()

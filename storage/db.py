@@ -17,6 +17,11 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+class DatabaseUnreachable(Exception):
+    """The database could not be opened: not running, a wrong address, name or password, a folder that cannot
+    be created."""
+
+
 def create_engine(url: str, *, password: str | None = None, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL.
 
@@ -28,7 +33,12 @@ def create_engine(url: str, *, password: str | None = None, echo: bool = False, 
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnreachable(
+                    f"the folder of {parsed.database} cannot be created ({exc.strerror})"
+                ) from exc
         engine = create_async_engine(
             parsed,
             echo=echo,
@@ -146,6 +156,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
+    try:
+        async with engine.connect():  # opening the database, told apart from migrating it
+            pass
+    except (OSError, DBAPIError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise DatabaseUnreachable(f"{type(cause).__name__}: {cause}") from exc
     async with engine.begin() as connection:
         await connection.run_sync(run)
 

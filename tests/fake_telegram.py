@@ -165,6 +165,7 @@ class FakeTelegram:
     group_per_minute: int | None = None
     group_window: float = GROUP_WINDOW  # a test may scale Telegram's minute down, keeping the count
     throttled: int = 0  # 429s answered because of the limits above
+    revoked: set[str] = field(default_factory=set)  # tokens Telegram answers 401 Unauthorized, as a revoked one
     dropped_holds: int = 0  # held calls whose client went away (the bot was killed) before the release
     sent_at: list[float] = field(default_factory=list)  # loop time of every message let through the limits
     calls: list[Call] = field(default_factory=list)
@@ -375,6 +376,8 @@ class FakeTelegram:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if request.match_info["token"] in self.revoked:
+            return _error(401, "Unauthorized")
         form = await request.post()
         params = {key: _decode(value) for key, value in form.items() if isinstance(value, str)}
         loop = asyncio.get_running_loop()

@@ -34,7 +34,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.config import TelegramSettings
-from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, TokenRefused
 from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import split_text
 from bot.core.types import ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
@@ -221,7 +221,13 @@ class TelegramAdapter:
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and handle updates until `stop` is set; then finish what is in hand and close the session."""
         try:
-            self._username = (await self.bot.me()).username or ""
+            try:
+                self._username = (await self.bot.me()).username or ""
+            except TelegramUnauthorizedError as exc:
+                raise TokenRefused(
+                    "Telegram refused the bot token (Unauthorized): check [telegram] token in bot.toml or "
+                    "PRIEMNAYA_TELEGRAM_TOKEN (the token @BotFather gave)"
+                ) from exc
             await self._register_commands()
             if self.settings.mode == "webhook":
                 await self._webhook_until(stop)

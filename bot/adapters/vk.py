@@ -20,7 +20,7 @@ from vkbottle.http import AiohttpClient
 from vkbottle.polling import BotPolling
 
 from bot.config import VkSettings
-from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater
+from bot.core.delivery import DeliveryError, RecipientUnreachable, RetryLater, TokenRefused
 from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import KeyboardLimits, lay_out, split_text
 from bot.core.types import Button, ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
@@ -371,7 +371,10 @@ class VkAdapter:
                 return await call()
             except VKAPIError as exc:
                 if exc.code == AUTHORIZATION_FAILED:
-                    raise
+                    raise TokenRefused(
+                        "VK refused the community token (User authorization failed): check [vk] token and group_id "
+                        "in bot.toml or PRIEMNAYA_VK_TOKEN, PRIEMNAYA_VK_GROUP_ID"
+                    ) from exc
                 error: Exception = exc
             except (ClientError, TimeoutError, ValueError) as exc:
                 error = exc

@@ -20,6 +20,10 @@ class RetryLater(DeliveryError):
         self.seconds = seconds
 
 
+class TokenRefused(Exception):
+    """The platform refused the bot's token: nothing works until an admin fixes the setting the message names."""
+
+
 class RecipientUnreachable(DeliveryError):
     """The resident blocked the bot, deleted their account, or the chat is gone: never retried."""
 

@@ -151,8 +151,10 @@ async def route_appeal(
     actor: str,
     now: datetime,
     comment: str | None = None,
+    visible_to_resident: bool = True,
 ) -> Appeal:
-    """Hand an appeal over to another department; its stage stays, its history notes the hand-over."""
+    """Hand an appeal over to another department; its stage stays, its history notes the hand-over (with the
+    comment shown to the resident, or kept for staff)."""
     if department not in policy.departments:
         raise UnknownDepartment(department, policy.departments)
     appeal = await _find(uow, number)
@@ -162,7 +164,9 @@ async def route_appeal(
         raise DomainError(f"appeal '{number}' is already with '{department}'")
     appeal.department = department
     appeal.updated_at = now
-    appeal.events.append(_standing(appeal, "route", actor, now, comment, department=department))
+    appeal.events.append(
+        _standing(appeal, "route", actor, now, comment, department=department, visible_to_resident=visible_to_resident)
+    )
     return appeal
 
 
