@@ -10,10 +10,11 @@ import re
 from typing import Any
 
 from bot.core.context import Context
+from bot.core.layout import shorten
 from bot.core.routing import Router
 from bot.core.types import Button
 from bot.services.appeals import AppealDraft, open_appeal
-from handlers.menu import OPEN_APPEAL, show_menu
+from handlers.menu import APPEAL_DRAFT, OPEN_APPEAL, show_menu
 
 router = Router("appeal")
 
@@ -28,8 +29,11 @@ NEXT = "appeal:next"  # skip an optional step, or "done" with photos
 SUBMIT = "appeal:submit"
 EDIT = "appeal:edit"  # :<step>
 
-CANCEL_WORDS = frozenset({"отмена", "отменить", "отмени", "стоп"})
+DRAFT_ANSWER = "appeal:draft"  # :continue / :anew, for a half-filled appeal the resident left
 SKIP_WORDS = frozenset({"пропустить", "пропусти", "готово", "дальше", "нет", "без фото"})
+YES_WORDS = frozenset({"да", "согласен", "согласна", "согласен(на)", "ок", "ok", "хорошо", "даю согласие"})
+NO_WORDS = frozenset({"нет", "не согласен", "не согласна", "не согласен(на)"})
+DRAFT_FIELDS = ("category", "description", "photos", "address", "latitude", "longitude", "phone")
 PHONE_DIGITS = re.compile(r"\D")
 
 
@@ -39,8 +43,57 @@ def cancel_button(ctx: Context) -> list[Button]:
 
 @router.button(OPEN_APPEAL)
 async def begin(ctx: Context) -> None:
+    """A new appeal; or, with a half-filled one kept, the choice to continue it or start anew."""
+    draft = ctx.data.get(APPEAL_DRAFT)
     ctx.clear_state()
-    go_to(ctx, CONSENT if ctx.resident.consent_given_at is None else CATEGORY)
+    if draft:
+        shown = shorten(str(draft.get("description") or "—"), 80)
+        ctx.answer(
+            ctx.texts("appeal.draft_offer", category=draft.get("category") or "—", description=shown),
+            [
+                [Button(ctx.texts("appeal.draft_continue"), f"{DRAFT_ANSWER}:continue")],
+                [Button(ctx.texts("appeal.draft_anew"), f"{DRAFT_ANSWER}:anew")],
+                cancel_button(ctx),
+            ],
+        )
+        return
+    resume(ctx)
+
+
+@router.button(DRAFT_ANSWER)
+async def draft_answer(ctx: Context) -> None:
+    draft = ctx.data.get(APPEAL_DRAFT)
+    ctx.clear_state(drafts_too=True)
+    if ctx.args == "continue" and draft:
+        ctx.data.update({key: value for key, value in draft.items() if key in DRAFT_FIELDS})
+        ctx.data["reached"] = draft.get("reached")
+    resume(ctx)
+
+
+@router.photos()
+async def photos_first(ctx: Context) -> None:
+    """Photos sent outside any dialog (a caption with them, or not): the start of an appeal, not lost."""
+    ctx.clear_state(drafts_too=True)
+    add_photos(ctx, [photo.file_id for photo in ctx.incoming.photos])
+    caption = (ctx.incoming.text or "").strip()
+    if description_problem(ctx, caption) is None:
+        ctx.data["description"] = caption
+    ctx.answer(ctx.texts("appeal.photos_first", count=len(ctx.data["photos"])))
+    resume(ctx)
+
+
+def resume(ctx: Context) -> None:
+    """Go to the first step the appeal still needs: consent, topic, description, or where the resident was."""
+    data = ctx.data
+    if ctx.resident.consent_given_at is None:
+        go_to(ctx, CONSENT)
+    elif not data.get("category"):
+        go_to(ctx, CATEGORY)
+    elif not data.get("description"):
+        go_to(ctx, DESCRIPTION)
+    else:
+        reached = data.pop("reached", None)
+        go_to(ctx, reached if reached in STEPS[2:] else PHOTOS if ctx.services.limits.max_photos else PLACE)
 
 
 @router.button(CONSENT_ANSWER)
@@ -49,17 +102,17 @@ async def consent(ctx: Context) -> None:
         await stale(ctx)
         return
     if ctx.args != "yes":
-        ctx.clear_state()
+        ctx.clear_state(drafts_too=True)
         show_menu(ctx, ctx.texts("appeal.consent_refused"))
         return
     ctx.resident.consent_given_at = ctx.services.clock()
     ctx.resident.display_name = ctx.incoming.display_name
-    go_to(ctx, CATEGORY)
+    resume(ctx)
 
 
 @router.button(CANCEL)
 async def cancel(ctx: Context) -> None:
-    ctx.clear_state()
+    ctx.clear_state(drafts_too=True)
     show_menu(ctx, ctx.texts("appeal.cancelled"))
 
 
@@ -120,7 +173,7 @@ async def submit(ctx: Context) -> None:
         ),
         now,
     )
-    ctx.clear_state()
+    ctx.clear_state(drafts_too=True)
     zone = services.appeals.calendar.timezone
     show_menu(
         ctx,
@@ -135,38 +188,52 @@ async def submit(ctx: Context) -> None:
     )
 
 
-@router.state(CONSENT, CATEGORY, CONFIRM)
+@router.state(CONSENT)
+async def consent_typed(ctx: Context) -> None:
+    """ "да" or "нет" typed instead of pressed; anything else gets a short reminder, not the whole text again."""
+    word = typed_word(ctx)
+    if word in YES_WORDS or word in NO_WORDS:
+        ctx.args = "yes" if word in YES_WORDS else "no"
+        await consent(ctx)
+        return
+    ctx.answer(ctx.texts("appeal.consent_reminder"), consent_buttons(ctx))
+
+
+@router.state(CATEGORY, CONFIRM)
 async def expecting_a_button(ctx: Context) -> None:
-    if not cancelled_by_word(ctx):
-        await stale(ctx)
+    await stale(ctx)
 
 
 @router.state(DESCRIPTION)
 async def description(ctx: Context) -> None:
-    if cancelled_by_word(ctx):
-        return
     text = (ctx.incoming.text or "").strip()
-    limits = ctx.services.limits
-    if ctx.incoming.photos and limits.max_photos:  # a photo with a caption: both are welcome
+    if ctx.incoming.photos and ctx.services.limits.max_photos:  # a photo with a caption: both are welcome
         add_photos(ctx, [photo.file_id for photo in ctx.incoming.photos])
     if not text:
         await stale(ctx)
-    elif len(text) < limits.description_min:
-        ctx.answer(ctx.texts("appeal.description_too_short", min=limits.description_min), [cancel_button(ctx)])
-    elif len(text) > limits.description_max:
-        ctx.answer(
-            ctx.texts("appeal.description_too_long", length=len(text), max=limits.description_max),
-            [cancel_button(ctx)],
-        )
-    else:
-        ctx.data["description"] = text
-        advance(ctx)
+        return
+    problem = description_problem(ctx, text)
+    if problem is not None:
+        ctx.answer(problem, [cancel_button(ctx)])
+        return
+    ctx.data["description"] = text
+    advance(ctx)
+
+
+def description_problem(ctx: Context, text: str) -> str | None:
+    """Why a text cannot be the description (too short, too long, no words), or None."""
+    limits = ctx.services.limits
+    if len(text) < limits.description_min:
+        return ctx.texts("appeal.description_too_short", min=limits.description_min)
+    if len(text) > limits.description_max:
+        return ctx.texts("appeal.description_too_long", length=len(text), max=limits.description_max)
+    if sum(character.isalpha() for character in text) < max(3, limits.description_min // 2):
+        return ctx.texts("appeal.description_no_words")
+    return None
 
 
 @router.state(PHOTOS)
 async def photos(ctx: Context) -> None:
-    if cancelled_by_word(ctx):
-        return
     if not ctx.incoming.photos:
         await (next_button(ctx) if said_skip(ctx) else stale(ctx))
         return
@@ -182,8 +249,6 @@ async def photos(ctx: Context) -> None:
 
 @router.state(PLACE)
 async def place(ctx: Context) -> None:
-    if cancelled_by_word(ctx):
-        return
     location, text = ctx.incoming.location, (ctx.incoming.text or "").strip()
     if said_skip(ctx):
         await next_button(ctx)
@@ -200,8 +265,6 @@ async def place(ctx: Context) -> None:
 
 @router.state(PHONE)
 async def phone(ctx: Context) -> None:
-    if cancelled_by_word(ctx):
-        return
     if said_skip(ctx):
         await next_button(ctx)
         return
@@ -239,14 +302,6 @@ def said_skip(ctx: Context) -> bool:
     return typed_word(ctx) in SKIP_WORDS
 
 
-def cancelled_by_word(ctx: Context) -> bool:
-    if typed_word(ctx) in CANCEL_WORDS:
-        ctx.clear_state()
-        show_menu(ctx, ctx.texts("appeal.cancelled"))
-        return True
-    return False
-
-
 async def stale(ctx: Context) -> None:
     """Input the current step cannot take (or a button of an earlier one): ask the step's question again.
     Outside the wizard, a button of an old one gets the menu."""
@@ -264,22 +319,32 @@ def advance(ctx: Context) -> None:
         return
     position = STEPS.index(ctx.state) if ctx.state in STEPS else -1
     following = STEPS[position + 1]
+    if following == DESCRIPTION and ctx.data.get("description"):  # given already (a photo's caption)
+        following = PHOTOS
     if following == PHOTOS and ctx.services.limits.max_photos == 0:
         following = PLACE
     go_to(ctx, following)
 
 
+def consent_buttons(ctx: Context) -> list[list[Button]]:
+    answers = [
+        Button(ctx.texts("appeal.consent_yes"), f"{CONSENT_ANSWER}:yes"),
+        Button(ctx.texts("appeal.consent_no"), f"{CONSENT_ANSWER}:no"),
+    ]
+    return [answers, cancel_button(ctx)]
+
+
 def go_to(ctx: Context, step: str) -> None:
-    """Enter a step: set the state and ask its question."""
+    """Enter a step: set the state, keep what the appeal has so far as a draft (should the resident leave),
+    and ask the step's question."""
     ctx.set_state(step)
+    if step in STEPS and not ctx.data.get("editing"):
+        draft = {key: ctx.data[key] for key in DRAFT_FIELDS if key in ctx.data}
+        ctx.data[APPEAL_DRAFT] = {**draft, "reached": step}
     texts, limits = ctx.texts, ctx.services.limits
     skip = [Button(texts("appeal.skip"), NEXT)]
     if step == CONSENT:
-        answers = [
-            Button(texts("appeal.consent_yes"), f"{CONSENT_ANSWER}:yes"),
-            Button(texts("appeal.consent_no"), f"{CONSENT_ANSWER}:no"),
-        ]
-        ctx.answer(texts("appeal.consent"), [answers, cancel_button(ctx)])
+        ctx.answer(texts("appeal.consent"), consent_buttons(ctx))
     elif step == CATEGORY:
         names = list(ctx.services.appeals.categories)
         buttons = [Button(name, f"{CHOOSE_CATEGORY}:{number}") for number, name in enumerate(names)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.context import Context
+from bot.core.context import KEPT, Context
 from bot.core.routing import Router
 from bot.core.types import Button, Keyboard
 from bot.texts import Texts
@@ -14,12 +14,14 @@ OPEN_APPEAL = "menu:appeal"
 MY_APPEALS = "menu:my"
 HELP = "menu:help"
 MAIN_MENU = "menu:main"
+APPEAL_DRAFT = f"{KEPT}appeal"  # a half-filled appeal the resident left: offered to continue, never dropped silently
 
 
 router.label("menu.ask_question", ASK_QUESTION)
 router.label("menu.open_appeal", OPEN_APPEAL)
 router.label("menu.my_appeals", MY_APPEALS)
 router.label("menu.help", HELP)
+router.label("faq.main_menu", MAIN_MENU)
 
 
 def command_menu(texts: Texts) -> dict[str, str]:
@@ -42,6 +44,9 @@ def main_menu(texts: Texts) -> Keyboard:
 
 
 def show_menu(ctx: Context, text: str) -> None:
+    """The main menu, under `text`; a half-filled appeal the resident left is mentioned, so it is not lost."""
+    if ctx.data.get(APPEAL_DRAFT):
+        text = f"{text}\n\n{ctx.texts('appeal.draft_kept')}"
     ctx.answer(text, main_menu(ctx.texts))
 
 
@@ -67,8 +72,9 @@ async def help_(ctx: Context) -> None:
 
 @router.command("cancel")
 async def cancel(ctx: Context) -> None:
-    was_in_dialog = ctx.state is not None
-    ctx.clear_state()
+    """/cancel, or "Отмена" typed at any step: leave the dialog, and drop a kept draft too (it was asked for)."""
+    was_in_dialog = ctx.state is not None or bool(ctx.data)
+    ctx.clear_state(drafts_too=True)
     show_menu(ctx, ctx.texts("cancel.done" if was_in_dialog else "cancel.nothing"))
 
 

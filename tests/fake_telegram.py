@@ -248,6 +248,7 @@ class FakeTelegram:
         sender_chat: Chat | None = None,
         thread_id: int | None = None,
         reply_to: Shown | dict[str, Any] | None = None,
+        attachment: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A message from `user` in their private chat with the bot, or in `chat`. With `sender_chat` it was sent
         on behalf of a channel or of the group itself (an anonymous admin): `from` is then Telegram's stand-in user.
@@ -304,6 +305,7 @@ class FakeTelegram:
                     message["caption_entities"] = entities
         if location is not None:
             message["location"] = {"latitude": location[0], "longitude": location[1]}
+        message.update(attachment or {})  # e.g. {"voice": {...}}, as Telegram describes one
         if chat is not None and chat.is_forum:  # the bot may reply to it: a reply lands in its topic
             self._posted[chat.id, message["message_id"]] = message
         return {"channel_post" if chat is not None and chat.type == "channel" else "message": message}

@@ -24,10 +24,10 @@ async def test_start_greets_by_name_with_the_menu_and_stores_nothing(app: Applic
     assert await stored_residents(app) == []
 
 
-async def test_a_dialog_step_stores_the_resident_without_their_name(app: Application, chat: ConsoleChat) -> None:
-    await chat.say("Задать вопрос")  # the bot now waits for a question: that step is remembered
-    # The name is not stored before consent to processing (152-FZ).
-    assert await stored_residents(app) == [("console", "anna", None, None)]
+async def test_a_dialog_step_before_consent_stores_nothing(app: Application, chat: ConsoleChat) -> None:
+    await chat.say("Задать вопрос")  # the bot waits for a question: remembered in memory only (152-FZ)
+    assert await stored_residents(app) == []
+    assert (await chat.say("нет горячей воды")).startswith("❓ Почему нет горячей воды")
 
 
 async def stored_residents(app: Application) -> list[tuple[str, str, str | None, object]]:
@@ -74,8 +74,10 @@ async def test_stale_button_and_photo_out_of_context(app: Application) -> None:
     location = await app.dispatcher.feed(
         Incoming(platform=Platform.VK, user_id="5", chat_id="5", location=Location(55.75, 37.61))
     )
-    assert photo[0].text == location[0].text
-    assert photo[0].text.startswith("Фото и место можно приложить при подаче обращения.")
+    assert location[0].text.startswith("Фото и место можно приложить при подаче обращения.")
+    # A photo sent from the menu is the start of an appeal, not lost.
+    assert photo[0].text == "Фото получено (1). Оформим обращение — фото войдёт в него."
+    assert photo[1].text.startswith("Чтобы принять обращение, нам нужно ваше согласие")
 
 
 async def test_cancel_outside_a_dialog(chat: ConsoleChat) -> None:

@@ -157,6 +157,16 @@ async def test_a_poor_rating_asks_why_and_reopens_with_staff_alerted(
     assert await stage_of(app, number) == "closed"
 
 
+async def test_cancel_typed_for_the_comment_is_not_a_complaint(
+    app: Application, chat: ConsoleChat, clock: Clock
+) -> None:
+    await staff_answers(app, clock)
+    await delivered_to_anna(app, chat)
+    await chat.say("2")
+    assert (await chat.say("Отмена")).startswith("Хорошо, отменили.")
+    assert await ratings_of(app) == [(2, None)]
+
+
 async def test_nobody_rates_another_residents_answer(app: Application, chat: ConsoleChat, clock: Clock) -> None:
     number = await staff_answers(app, clock)
     [reply] = await app.dispatcher.feed(

@@ -412,7 +412,20 @@ def message_incoming(message: Message, username: str, update_id: int) -> Incomin
         for_another_bot=bool(addressee) and addressee.casefold() != username.casefold(),
         mentions_bot=bool(username and text and f"@{username}".casefold() in text.casefold()),
         reply_to=reply_to_bot(message, username),
+        unsupported=unsupported(message),
     )
+
+
+def unsupported(message: Message) -> str | None:
+    """What the message carries that the bot does not take, as `Incoming.unsupported` names it."""
+    kinds = {
+        "voice": message.voice,
+        "video": message.video or message.video_note or message.animation,
+        "file": message.document,
+        "sticker": message.sticker,
+        "audio": message.audio,
+    }
+    return next((kind for kind, attached in kinds.items() if attached is not None), None)
 
 
 def callback_incoming(query: CallbackQuery, update_id: int) -> Incoming | None:

@@ -499,6 +499,7 @@ def message_incoming(message: dict[str, Any], group_id: int, event_id: str) -> I
     if "latitude" in coordinates and "longitude" in coordinates:
         location = Location(float(coordinates["latitude"]), float(coordinates["longitude"]))
     group_chat = peer_id >= GROUP_CHATS_FROM
+    kinds = [UNSUPPORTED.get(str(attachment.get("type"))) for attachment in message.get("attachments") or ()]
     return Incoming(
         platform=Platform.VK,
         user_id=str(user_id),
@@ -507,12 +508,24 @@ def message_incoming(message: dict[str, Any], group_id: int, event_id: str) -> I
         payload=button,
         photos=photos,
         location=location,
+        unsupported=next((kind for kind in kinds if kind), None),
         # A regular keyboard's button belongs to no message, so nothing is edited in reply to it.
         message_id=None if button is not None else str(message.get("conversation_message_id")),
         update_id=event_id,
         chat_kind=ChatKind.GROUP if group_chat else ChatKind.PRIVATE,
         mentions_bot=bool(text) and f"[club{group_id}|" in (text or ""),
     )
+
+
+# VK's attachments the bot does not take, by type, as `Incoming.unsupported` names them.
+UNSUPPORTED = {
+    "audio_message": "voice",
+    "video": "video",
+    "doc": "file",
+    "sticker": "sticker",
+    "graffiti": "sticker",
+    "audio": "audio",
+}
 
 
 def event_incoming(body: dict[str, Any], event_id: str) -> Incoming | None:

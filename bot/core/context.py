@@ -39,6 +39,9 @@ class Replies:
         )
 
 
+KEPT = "kept:"  # dialog data under keys starting with this outlive the dialog: a draft to come back to
+
+
 @dataclass
 class Context(Replies):
     resident: ResidentProfile
@@ -66,12 +69,13 @@ class Context(Replies):
         self.resident.id = None
         self.resident.display_name = None
         self.resident.consent_given_at = None
-        self.clear_state()
+        self.clear_state(drafts_too=True)
 
-    def clear_state(self) -> None:
-        """Leave any dialog and forget what it gathered."""
+    def clear_state(self, *, drafts_too: bool = False) -> None:
+        """Leave any dialog and forget what it gathered, except drafts kept to come back to (data under keys
+        starting with `KEPT`), unless `drafts_too`."""
         self.state = None
-        self.data = {}
+        self.data = {} if drafts_too else {key: value for key, value in self.data.items() if key.startswith(KEPT)}
 
 
 @dataclass

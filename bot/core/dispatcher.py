@@ -75,8 +75,10 @@ class Dispatcher:
         self._buttons: dict[str, Handler] = {}
         self._states: dict[str, Handler] = {}
         self._free_text: Handler | None = None
+        self._loose_photos: Handler | None = None
         self._fallback: Handler | None = None
         self._labels: dict[str, str] = {}  # folded label text -> payload
+        self._cancel_words = frozenset(word.strip().casefold() for word in texts("commands.cancel_words").split(","))
         self._staff_buttons: dict[str, StaffHandler] = {}
         self._staff_text: StaffHandler | None = None
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -104,6 +106,10 @@ class Dispatcher:
             self._staff_text = router.staff_text
         for text_key, payload in router.labels.items():
             self._labels[self._texts(text_key).casefold()] = payload
+        if router.loose_photos is not None:
+            if self._loose_photos is not None:
+                raise ValueError(f"router {router.name!r}: photos are handled twice")
+            self._loose_photos = router.loose_photos
         if router.free_text is not None:
             if self._free_text is not None:
                 raise ValueError(f"router {router.name!r}: free text is handled twice")
@@ -119,6 +125,7 @@ class Dispatcher:
         When it returns, whatever the update changed is committed, with the replies (unless the platform shows
         them in this process): the platform may be told the update is done, and the replies sent.
         """
+        incoming = incoming.cleaned()
         kind = audience(incoming, self._services.notices.staff_chat)
         if kind is Audience.STAFF:
             return await self._guarded(("staff", incoming.user_id), incoming, self._handle_staff)
@@ -263,16 +270,24 @@ class Dispatcher:
             return self._commands.get(name) or self._otherwise
         if incoming.payload is not None:
             return self._button(ctx, incoming.payload)
-        if ctx.state is None and incoming.text:
-            payload = self._labels.get(incoming.text.strip().casefold())
+        if incoming.text:  # a menu item or "Отмена" typed means the same at every step
+            typed = incoming.text.strip().casefold()
+            if typed.rstrip(".!") in self._cancel_words and "cancel" in self._commands:
+                ctx.args = ""
+                return self._commands["cancel"]
+            payload = self._labels.get(typed)
             if payload is not None:
                 return self._button(ctx, payload)
+        elif incoming.unsupported is not None and not incoming.photos and incoming.location is None:
+            return self._unsupported
         if ctx.state is not None:
             handler = self._states.get(ctx.state)
             if handler is not None:
                 return handler
             log.warning("unknown dialog state %r of resident %s: reset", ctx.state, ctx.resident.id)
             ctx.clear_state()
+        if incoming.photos and self._loose_photos is not None:
+            return self._loose_photos
         if incoming.text and self._free_text is not None:
             return self._free_text
         return self._otherwise
@@ -280,6 +295,10 @@ class Dispatcher:
     def _button(self, ctx: Context, payload: str) -> Handler:
         handler, ctx.args = by_prefix(self._buttons, payload)
         return handler or self._otherwise
+
+    async def _unsupported(self, ctx: Context) -> None:
+        """A voice message, a video, a file, a sticker: say what the bot takes; the dialog stays where it was."""
+        ctx.answer(self._texts("errors.unsupported_attachment"))
 
     async def _otherwise(self, ctx: Context) -> None:
         if self._fallback is not None:

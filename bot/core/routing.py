@@ -21,6 +21,7 @@ class Router:
         self.buttons: dict[str, Handler] = {}
         self.states: dict[str, Handler] = {}
         self.free_text: Handler | None = None
+        self.loose_photos: Handler | None = None
         self.fallback: Handler | None = None
         self.labels: dict[str, str] = {}  # text key of a button label -> its payload
         self.staff_buttons: dict[str, StaffHandler] = {}
@@ -67,6 +68,17 @@ class Router:
         if text_key in self.labels:
             raise ValueError(f"router {self.name!r}: label {text_key!r} already registered")
         self.labels[text_key] = payload
+
+    def photos(self) -> Callable[[Handler], Handler]:
+        """Handle photos from a resident who is in no dialog (with a caption or without)."""
+
+        def decorator(handler: Handler) -> Handler:
+            if self.loose_photos is not None:
+                raise ValueError(f"router {self.name!r}: photos already have a handler")
+            self.loose_photos = handler
+            return handler
+
+        return decorator
 
     def text(self) -> Callable[[Handler], Handler]:
         """Handle free text from a resident who is in no dialog (e.g. a question for the FAQ)."""

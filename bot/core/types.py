@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import overload
 
@@ -75,6 +76,17 @@ class Incoming:
     for_another_bot: bool = False  # a command addressed to another bot ("/start@other_bot")
     mentions_bot: bool = False  # the text names this bot ("@priemnaya_bot")
     reply_to: str | None = None  # the bot's message this one explicitly replies to (staff replying to a card)
+    unsupported: str | None = None  # an attachment the bot cannot take: "voice", "video", "file", "sticker", ...
+
+    def cleaned(self) -> Incoming:
+        """The same, with control characters removed from what the sender typed (a NUL breaks PostgreSQL, others
+        break what staff see); line breaks and tabs stay."""
+        return replace(
+            self,
+            text=_printable(self.text),
+            payload=_printable(self.payload),
+            display_name=_printable(self.display_name),
+        )
 
     @property
     def command(self) -> tuple[str, str] | None:
@@ -84,6 +96,13 @@ class Incoming:
         name, _, args = self.text[1:].partition(" ")
         name = name.split("@", 1)[0].lower()  # Telegram groups append "@botname"
         return (name, args.strip()) if name else None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str | None) -> str | None:
+    return _CONTROL.sub("", text) if text else text
 
 
 @dataclass(frozen=True, slots=True)
