@@ -92,6 +92,7 @@ class Application:
             # Other processes would change conversations behind this one's memory.
             remembered=KNOWN_RESIDENTS if settings.bot.workers == 1 else 0,
             claims=notifier,
+            per_minute=settings.bot.messages_per_minute,
         )
         retention = timedelta(days=settings.privacy.retention_days)
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff, retention)

@@ -53,6 +53,8 @@ class BotSettings(_Section):
     texts: str = "texts/ru.toml"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     workers: int = Field(default=1, ge=1, le=1000)
+    # Messages (and button presses) one resident may send a minute; beyond, the bot asks them to wait.
+    messages_per_minute: int = Field(default=30, ge=1)
 
 
 class DatabaseSettings(_Section):
@@ -104,6 +106,8 @@ class AppealSettings(_Section):
     description_min: int = Field(default=10, ge=1)
     description_max: int = Field(default=3000, ge=1, le=10000)
     max_photos: int = Field(default=5, ge=0, le=10)
+    # Appeals one resident may file in 24 hours (more is flooding, or a bot).
+    max_per_day: int = Field(default=5, ge=1)
 
     @property
     def departments(self) -> list[str]:

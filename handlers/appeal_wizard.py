@@ -7,6 +7,7 @@ button, /cancel or the word) works at every step and forgets what was typed.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from bot.core.context import Context
@@ -44,6 +45,8 @@ def cancel_button(ctx: Context) -> list[Button]:
 @router.button(OPEN_APPEAL)
 async def begin(ctx: Context) -> None:
     """A new appeal; or, with a half-filled one kept, the choice to continue it or start anew."""
+    if await over_daily_limit(ctx):
+        return
     draft = ctx.data.get(APPEAL_DRAFT)
     ctx.clear_state()
     if draft:
@@ -150,10 +153,27 @@ async def edit(ctx: Context) -> None:
     go_to(ctx, step)
 
 
+async def over_daily_limit(ctx: Context) -> bool:
+    """True, with a polite refusal, when the resident filed as many appeals in 24 hours as bot.toml allows."""
+    if ctx.resident.id is None:
+        return False
+    now, limit = ctx.services.clock(), ctx.services.limits.max_per_day
+    filed = await ctx.uow.appeals.filed_since(ctx.resident.id, now - timedelta(days=1))
+    if len(filed) < limit:
+        return False
+    zone = ctx.services.appeals.calendar.timezone
+    after = f"{(filed[-limit] + timedelta(days=1)).astimezone(zone):%d.%m.%Y %H:%M}"
+    ctx.clear_state()  # a draft stays kept, for tomorrow
+    show_menu(ctx, ctx.texts("appeal.too_many_appeals", count=len(filed), after=after))
+    return True
+
+
 @router.button(SUBMIT)
 async def submit(ctx: Context) -> None:
     if ctx.state != CONFIRM:
         await stale(ctx)
+        return
+    if await over_daily_limit(ctx):  # the draft stays: it can be sent tomorrow
         return
     data, services = ctx.data, ctx.services
     now = services.clock()

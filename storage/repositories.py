@@ -255,6 +255,15 @@ class AppealRepository:
         query = select(func.count(Appeal.id)).where(Appeal.resident_id == resident_id)
         return int((await self._session.execute(query)).scalar_one())
 
+    async def filed_since(self, resident_id: int, since: datetime) -> list[datetime]:
+        """When the resident filed the appeals they filed since `since`, oldest first."""
+        query = (
+            select(Appeal.created_at)
+            .where(Appeal.resident_id == resident_id, Appeal.created_at >= since)
+            .order_by(Appeal.created_at)
+        )
+        return list((await self._session.execute(query)).scalars())
+
     async def search(
         self,
         stages: list[str] | None = None,

@@ -44,7 +44,7 @@ def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
 
 
 async def stored_resident(uow: UnitOfWork, platform: str, user_id: str) -> int:
-    """A resident stored directly, as the bot stores one at their first dialog step; returns the id."""
+    """A resident stored directly, as the bot stores one when they consent; returns the id."""
     return await uow.residents.add(platform, user_id, ResidentProfile(None, None, None, utcnow()))
 
 

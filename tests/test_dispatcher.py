@@ -73,8 +73,14 @@ def texts(replies: list[Reply]) -> list[str]:
 
 
 async def test_dialog_state_survives_a_restart(config: Config) -> None:
+    """Of a resident who consented to the processing of their data; before that, nothing is stored."""
     first = await Application.start(config)
     try:
+        async with UnitOfWork(first.sessions) as uow:
+            resident = await uow.residents.get(await stored_resident(uow, "telegram", "u1"))
+            assert resident is not None
+            resident.consent_given_at = resident.created_at
+            await uow.commit()
         dispatcher = dispatcher_for(first)
         assert texts(await dispatcher.feed(message("/survey"))) == ["Улица?"]
         assert texts(await dispatcher.feed(message("Ленина"))) == ["Дом?"]
@@ -134,7 +140,9 @@ async def test_a_known_residents_faq_question_costs_no_database_statement(app: A
     assert (await chat.say("нет горячей воды")).startswith("❓ Почему нет горячей воды")
     assert (await chat.say("Главное меню")).startswith("Главное меню")
     assert statements == []
-    await chat.say("Подать обращение")  # a dialog step is stored as it happens
+    await chat.say("Подать обращение")  # before consent: nothing stored
+    assert statements == []
+    await chat.say("Согласен(на)")  # from consent on, every dialog step is stored as it happens
     assert any("dialog_states" in statement for statement in statements)
 
 

@@ -3,6 +3,8 @@ half-filled appeal left behind, attachments the bot does not take. A clear answe
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +12,8 @@ from sqlalchemy import select
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Application
+from bot.config import Config
+from bot.core.dispatcher import Admission, FloodGuard
 from storage.db import session_factory
 from storage.models import Appeal, AppealAttachment, UnmatchedQuestion
 from tests.fake_telegram import FakeTelegram, User
@@ -106,3 +110,48 @@ async def test_a_voice_message_gets_what_the_bot_takes_and_the_step_stays(telegr
     assert answer.startswith("Я понимаю текст, фото и геолокацию, а голосовые сообщения, видео, файлы")
     [next_step] = await anna.send("Яма на дороге у дома 5 по Садовой")
     assert next_step.startswith("Если есть фото")  # still at the description step
+
+
+def test_the_flood_guard_warns_once_then_drops_until_the_minute_passes() -> None:
+    guard = FloodGuard(per_minute=3)
+    anna, boris = ("console", "anna"), ("console", "boris")
+    verdicts = [guard.admit(anna, second) for second in (0.0, 1.0, 2.0, 3.0, 4.0)]
+    assert verdicts == [Admission.OK, Admission.OK, Admission.OK, Admission.WARN, Admission.DROP]
+    assert guard.admit(boris, 4.0) is Admission.OK  # per resident
+    assert guard.admit(anna, 61.5) is Admission.OK  # two messages left the window
+
+
+@contextlib.asynccontextmanager
+async def app_with(config: Config, section: str, **changes: int) -> AsyncIterator[Application]:
+    """The app with some settings of one section of bot.toml changed."""
+    settings = config.settings
+    changed = settings.model_copy(update={section: getattr(settings, section).model_copy(update=changes)})
+    application = await Application.start(dataclasses.replace(config, settings=changed))
+    try:
+        yield application
+    finally:
+        await application.close()
+
+
+async def test_messages_beyond_the_minute_limit_are_asked_to_wait(config: Config) -> None:
+    async with app_with(config, "bot", messages_per_minute=3) as app:
+        chat = ConsoleChat(app.dispatcher.feed, user_id="anna", display_name="Анна")
+        for text in ("/start", "нет горячей воды", "/help"):
+            assert not (await chat.say(text)).startswith("Слишком много")
+        assert (await chat.say("/menu")).startswith("Слишком много сообщений подряд. Пожалуйста, подождите минуту")
+        assert await chat.say("/menu") == ""  # the rest: nothing, until the minute passes
+        boris = ConsoleChat(app.dispatcher.feed, user_id="boris", display_name="Борис")
+        assert (await boris.say("/start")).startswith("Здравствуйте, Борис!")  # others are not held up
+
+
+async def test_appeals_beyond_the_daily_limit_are_refused_politely(config: Config) -> None:
+    async with app_with(config, "appeals", max_per_day=2) as app:
+        chat = ConsoleChat(app.dispatcher.feed, user_id="anna", display_name="Анна")
+        for number in range(2):
+            await to_description(chat)
+            for answer in (f"Яма номер {number} на улице Садовой", "Без фото", "Пропустить", "Пропустить"):
+                await chat.say(answer)
+            assert (await chat.say("Отправить")).startswith("Обращение принято")
+        refused = await chat.say("Подать обращение")
+        assert refused.startswith("За сутки вы уже подали 2 обращений — это предел. Следующее можно подать после ")
+        assert len(await appeals(app)) == 2

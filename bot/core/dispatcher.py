@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
 import logging
+import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -61,6 +64,7 @@ class Dispatcher:
         remembered: int = KNOWN_RESIDENTS,
         claims: ReplyClaims | None = None,
         shown_in_process: frozenset[Platform] = frozenset({Platform.CONSOLE}),
+        per_minute: int | None = None,
     ) -> None:
         self._on_queued_messages = on_queued_messages
         self._claims = claims
@@ -77,8 +81,8 @@ class Dispatcher:
         self._free_text: Handler | None = None
         self._loose_photos: Handler | None = None
         self._fallback: Handler | None = None
+        self._flood = FloodGuard(per_minute) if per_minute else None
         self._labels: dict[str, str] = {}  # folded label text -> payload
-        self._cancel_words = frozenset(word.strip().casefold() for word in texts("commands.cancel_words").split(","))
         self._staff_buttons: dict[str, StaffHandler] = {}
         self._staff_text: StaffHandler | None = None
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
@@ -132,6 +136,11 @@ class Dispatcher:
         if kind is not Audience.RESIDENT:
             text = self._texts("menu.private_only") if kind is Audience.POINT_TO_PRIVATE else None
             return self._in_memory(incoming, [Reply(text)] if text else [])
+        if self._flood is not None:
+            verdict = self._flood.admit((incoming.platform.value, incoming.user_id), time.monotonic())
+            if verdict is not Admission.OK:  # the first message over the limit is told why; the rest, nothing
+                text = self._texts("errors.too_many_messages") if verdict is Admission.WARN else None
+                return self._in_memory(incoming, [Reply(text)] if text else [])
         return await self._guarded((incoming.platform.value, incoming.user_id), incoming, self._handle)
 
     async def _guarded(
@@ -262,6 +271,11 @@ class Dispatcher:
         messages = tuple(Outgoing(reply, outbox_id) for reply, outbox_id in zip(replies, ids, strict=True))
         return Handled(incoming.platform, incoming.chat_id, messages)
 
+    @functools.cached_property
+    def _cancel_words(self) -> frozenset[str]:
+        """Words that mean /cancel when typed at any step (texts: commands.cancel_words)."""
+        return frozenset(word.strip().casefold() for word in self._texts("commands.cancel_words").split(","))
+
     def _resolve(self, ctx: Context) -> Handler:
         incoming = ctx.incoming
         command = incoming.command
@@ -305,6 +319,37 @@ class Dispatcher:
             await self._fallback(ctx)
         else:
             ctx.answer(self._texts("errors.not_understood"))
+
+
+class Admission(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # the first message over the limit: the resident is asked to wait
+    DROP = "drop"  # more of them: not handled, not answered
+
+
+class FloodGuard:
+    """Messages a resident sent in the last minute, in this process: beyond `per_minute`, they wait."""
+
+    def __init__(self, per_minute: int, window: float = 60.0, remembered: int = 10_000) -> None:
+        self._per_minute = per_minute
+        self._window = window
+        self._remembered = remembered
+        self._times: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+
+    def admit(self, key: tuple[str, str], now: float) -> Admission:
+        times = self._times.pop(key, None) or deque()
+        self._times[key] = times  # the newest last; the oldest senders are forgotten first
+        while times and times[0] <= now - self._window:
+            times.popleft()
+        if len(self._times) > self._remembered:
+            self._times.popitem(last=False)
+        if len(times) < self._per_minute:
+            times.append(now)
+            return Admission.OK
+        if len(times) == self._per_minute:
+            times.append(now)  # counted once, to tell the warning from the rest
+            return Admission.WARN
+        return Admission.DROP
 
 
 def by_prefix(handlers: Mapping[str, H], payload: str) -> tuple[H | None, str]:
