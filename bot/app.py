@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -113,6 +114,28 @@ class Application:
             self._limiters[platform] = limiter
         return self._limiters[platform]
 
+    async def summarise(self, interval: float) -> None:
+        """A line every `interval` seconds saying what the bot did meanwhile, so a quiet log still shows it is
+        alive: updates handled, messages sent, failed tries, and what waits in the outbox."""
+        handled, activity = self.dispatcher.handled, dict(self.notifier.activity)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with UnitOfWork(self.sessions) as uow:
+                    waiting: int | str = await uow.outbox.waiting()
+            except Exception as exc:  # an outage: the summary says so, the outage itself is logged elsewhere
+                waiting = f"unknown ({type(exc).__name__})"
+            now = self.notifier.activity
+            log.info(
+                "last %g min: %d updates handled, %d messages sent, %d tries failed; %s waiting in the outbox",
+                interval / 60,
+                self.dispatcher.handled - handled,
+                now["sent"] - activity.get("sent", 0),
+                now["failed"] - activity.get("failed", 0),
+                waiting,
+            )
+            handled, activity = self.dispatcher.handled, dict(now)
+
     def background_tasks(self) -> dict[str, TaskFactory]:
         """What runs beside the chat for as long as the bot runs, by name: FAQ reloads and its journal, the outbox, the
         scheduler. Each is a factory, so that a supervisor can start it again after a failure."""
@@ -130,6 +153,7 @@ class Application:
             )
 
         return {
+            "log summary": lambda: self.summarise(settings.bot.log_summary_interval),
             "faq reload": lambda: self.services.faq.watch(settings.faq.reload_interval),
             "faq journal": self.services.journal.run,
             "outbox": self.notifier.run,

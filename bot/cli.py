@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)
-        configure_logging(config, quiet=args.command in ("chat", "run") and not config.enabled_platforms)
+        configure_logging(config, console=args.command in ("chat", "run") and not config.enabled_platforms)
         return asyncio.run(dispatch(args, config))
     except (ConfigError, TextsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -116,16 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def configure_logging(config: Config, *, quiet: bool) -> None:
-    """Log to stderr; in the console chat only warnings and errors, so the conversation stays readable."""
-    logs.install()
-    level = logging.getLevelName(config.settings.bot.log_level)
-    logging.basicConfig(
-        level=max(level, logging.WARNING) if quiet else level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if level > logging.DEBUG:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+def configure_logging(config: Config, *, console: bool) -> None:
+    """The log goes to stderr, or to `[bot] log_file`; in the console chat to data/console.log unless that is
+    set, so that it never runs into the conversation."""
+    settings = config.settings.bot
+    target = settings.log_file or ("data/console.log" if console else None)
+    logs.configure(settings.log_level, settings.log_format, config.path(target) if target else None)
 
 
 async def dispatch(args: argparse.Namespace, config: Config) -> int:
@@ -272,6 +268,7 @@ async def run_platforms(config: Config) -> int:
             await server.stop()
         await stop_background(background)
         await app.close()
+        log.info("stopped")
     failed = {name: task.exception() for name, task in running.items() if task.exception() is not None}
     refused = [error for error in failed.values() if isinstance(error, TokenRefused)]
     for name, error in failed.items():

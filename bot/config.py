@@ -52,6 +52,12 @@ class BotSettings(_Section):
     authority: str = Field(min_length=1)
     texts: str = "texts/ru.toml"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "text" lines, or "json" lines (one object a line, for log collectors).
+    log_format: Literal["text", "json"] = "text"
+    # A file to log to instead of stderr; the console chat logs to data/console.log unless this is set.
+    log_file: str | None = None
+    # Seconds between the log's summary lines (updates, messages sent, failures, outbox).
+    log_summary_interval: float = Field(default=300.0, gt=0)
     workers: int = Field(default=1, ge=1, le=1000)
     # Messages (and button presses) one resident may send a minute; beyond, the bot asks them to wait.
     messages_per_minute: int = Field(default=30, ge=1)

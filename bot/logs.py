@@ -4,9 +4,12 @@ values): SQLAlchemy puts both into the exception's text."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
 
 from sqlalchemy.exc import StatementError
 
@@ -54,3 +57,43 @@ def install() -> None:
         return record
 
     logging.setLogRecordFactory(scrubbed)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that would speak at INFO on every tick or request: they say only what goes wrong.
+CHATTY = ("alembic", "apscheduler", "aiogram", "vkbottle", "aiohttp.access")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and the exception where there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str, form: Literal["text", "json"], destination: Path | None) -> None:
+    """The operator's log: to `destination` (a file) or stderr, as text or JSON lines; libraries quiet."""
+    install()
+    handler: logging.Handler
+    if destination is None:
+        handler = logging.StreamHandler()
+    else:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(destination, encoding="utf-8")
+    handler.setFormatter(JsonLines() if form == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    numeric = logging.getLevelName(level)
+    root.setLevel(numeric)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING if numeric > logging.DEBUG else logging.DEBUG)

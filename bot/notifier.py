@@ -8,7 +8,7 @@ import logging
 import math
 import secrets
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,6 +155,7 @@ class Notifier:
         self._stopping = asyncio.Event()
         self._holding: set[int] = set()  # outbox ids this process holds and has not recorded an outcome for
         self._sent: list[int] = []  # delivered, not yet recorded
+        self.activity: Counter[str] = Counter()  # "sent", "failed" (a try that failed): for the log's summary
         self._settled: list[tuple[int, dict[str, object]]] = []  # other outcomes, not yet recorded
         self._in_flight: set[asyncio.Task[None]] = set()  # lanes of claimed messages being sent
         self._renewed_at = 0.0
@@ -351,6 +352,7 @@ class Notifier:
                     await limiter.acquire(message.chat_id)
                 await sender.send(message.chat_id, message.reply, message.send_id)
             except RecipientUnreachable as exc:
+                self.activity["failed"] += 1
                 log.info("%s given up: the recipient is unreachable (%s)", message, exc)
                 if message.outbox_id is not None:
                     self._settle(message, status="dead", last_error=str(exc)[:1000])
@@ -359,6 +361,7 @@ class Notifier:
                 if not await self._wait_out(message, exc.seconds):
                     return message.outbox_id is None
             except Exception as exc:
+                self.activity["failed"] += 1
                 error = str(exc) or type(exc).__name__
                 if not isinstance(exc, DeliveryError | OSError | TimeoutError):  # a bug in an adapter
                     log.exception("%s: unexpected error", message)
@@ -375,6 +378,7 @@ class Notifier:
                     log.warning("%s given up: the bot is stopping", message)
                     return True
             else:
+                self.activity["sent"] += 1
                 if message.outbox_id is not None:
                     self._sent.append(message.outbox_id)
                     self.wake()  # record it at once: a crash before the record sends it twice

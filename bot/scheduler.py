@@ -206,10 +206,11 @@ def build_scheduler(
         minute=digest_at.minute,
         timezone=jobs.notices.timezone,
         id="staff_digest",
+        name="staff_digest",
         max_instances=1,
         coalesce=True,
     )
-    scheduler.add_job(notifier.wake, "interval", seconds=sweep_interval, id="outbox_sweep")
+    scheduler.add_job(notifier.wake, "interval", seconds=sweep_interval, id="outbox_sweep", name="outbox_sweep")
     scans: list[tuple[str, Callable[[datetime], Awaitable[int]]]] = [
         ("rating_reminders", jobs.remind_to_rate),
         ("close_answered", jobs.close_answered),
@@ -223,6 +224,7 @@ def build_scheduler(
             "interval",
             seconds=scan_interval,
             id=name,
+            name=name,
             max_instances=1,
             coalesce=True,
             next_run_time=clock(),
@@ -246,6 +248,7 @@ def _logged(
             log.info("scheduled job %s acted on %d appeal(s)", name, done)
             notifier.wake()
 
+    run.__name__ = run.__qualname__ = name  # what APScheduler calls the job
     return run
 
 

@@ -581,6 +581,11 @@ class OutboxRepository:
         self._session = session
         self.added = 0  # messages queued in this transaction
 
+    async def waiting(self) -> int:
+        """Messages not sent yet (due or waiting for a retry)."""
+        query = select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "pending")
+        return int((await self._session.execute(query)).scalar_one())
+
     def add(self, message: OutboxMessage) -> None:
         self._session.add(message)
         self.added += 1

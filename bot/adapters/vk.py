@@ -412,7 +412,7 @@ class VkAdapter:
                 await self._on_button(key, body)
             elif kind in ("message_allow", "message_deny"):
                 self.sender.reachable(str(body.get("user_id")), kind == "message_allow")
-                log.info("VK resident %s %s messages", body.get("user_id"), kind.removeprefix("message_") + "ed")
+                log.debug("VK resident %s %s messages", body.get("user_id"), kind.removeprefix("message_") + "ed")
         except VKAPIError as exc:
             log.warning("VK event %s: %s", key, exc)
         finally:
@@ -450,7 +450,7 @@ class VkAdapter:
             try:
                 [user] = await self.sender.request("users.get", {"user_ids": user_id}, user_id)
             except (VKAPIError, ClientError, ValueError) as exc:
-                log.info("VK user %s: name not known (%s)", user_id, exc)
+                log.debug("VK user %s: name not known (%s)", user_id, exc)
                 return None
             self._names[user_id] = " ".join(filter(None, (user.get("first_name"), user.get("last_name"))))
             if len(self._names) > KNOWN_CLIENTS:

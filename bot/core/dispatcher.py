@@ -82,6 +82,7 @@ class Dispatcher:
         self._loose_photos: Handler | None = None
         self._fallback: Handler | None = None
         self._flood = FloodGuard(per_minute) if per_minute else None
+        self.handled = 0  # updates handled since start, for the log's summary
         self._labels: dict[str, str] = {}  # folded label text -> payload
         self._staff_buttons: dict[str, StaffHandler] = {}
         self._staff_text: StaffHandler | None = None
@@ -130,6 +131,7 @@ class Dispatcher:
         them in this process): the platform may be told the update is done, and the replies sent.
         """
         incoming = incoming.cleaned()
+        self.handled += 1
         kind = audience(incoming, self._services.notices.staff_chat)
         if kind is Audience.STAFF:
             return await self._guarded(("staff", incoming.user_id), incoming, self._handle_staff)
