@@ -101,8 +101,10 @@ def resume(ctx: Context) -> None:
 
 @router.button(CONSENT_ANSWER)
 async def consent(ctx: Context) -> None:
-    if ctx.state != CONSENT:
-        await stale(ctx)
+    """The answer to the consent question. Before consent nothing is stored, so the step may not be known here
+    (a restart, another worker): the button is answer enough; a resident who consented already goes on."""
+    if ctx.resident.consent_given_at is not None and ctx.state != CONSENT:
+        resume(ctx) if ctx.args == "yes" else await stale(ctx)
         return
     if ctx.args != "yes":
         ctx.clear_state(drafts_too=True)

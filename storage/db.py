@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+MIGRATION_LOCK = 0x5052494D  # "PRIM": the PostgreSQL advisory lock key held while migrating
 
 
 class DatabaseUnreachable(Exception):
@@ -163,6 +166,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
         raise DatabaseUnreachable(f"{type(cause).__name__}: {cause}") from exc
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # processes starting together migrate one after another
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(run)
 
 

@@ -87,7 +87,16 @@ class ResidentRepository:
         return await self._session.get(Resident, resident_id)
 
     async def conversation(self, platform: str, platform_user_id: str, *, now: datetime | None = None) -> Conversation:
-        """The resident's profile and dialog, in one query; for a resident not stored, a blank one."""
+        """The resident's profile and dialog, in one query, their row locked until the transaction ends (another
+        process handling the same resident's next update waits: a double press files one appeal); for a
+        resident not stored, a blank one."""
+        # The lock first, then the read: a read in the locking statement would see the dialog as it was before
+        # the other transaction's commit (PostgreSQL re-reads only the locked row).
+        await self._session.execute(
+            select(Resident.id)
+            .where(Resident.platform == platform, Resident.platform_user_id == platform_user_id)
+            .with_for_update()
+        )
         found = await self._find_conversation(platform, platform_user_id)
         if found is not None:
             return found

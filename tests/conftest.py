@@ -147,6 +147,13 @@ class PostgresServer:
         self.created.append(name)
         return self.url.set(database=name).render_as_string(hide_password=False)
 
+    def empty_database(self) -> str:
+        """A database with no schema at all, as a new installation starts."""
+        name = f"priemnaya_empty_{uuid.uuid4().hex[:12]}"
+        run_in_own_loop(self._admin(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
     def drop(self, url: str) -> None:
         """Drop a database `fresh_database` made, as soon as its test is over: dropping them all at the end
         made one teardown last minutes on a slow machine, past the per-test timeout."""
