@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,10 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def app(config: Config, clock: Clock) -> AsyncIterator[Application]:
-    application = await Application.start(config, clock=clock)
+    """A resident here files a dozen appeals in a morning: more than bot.toml allows a day by default."""
+    settings = config.settings
+    many = settings.model_copy(update={"appeals": settings.appeals.model_copy(update={"max_per_day": 20})})
+    application = await Application.start(dataclasses.replace(config, settings=many), clock=clock)
     yield application
     await application.close()
 

@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import functools
 import logging
-import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -139,7 +138,8 @@ class Dispatcher:
             text = self._texts("menu.private_only") if kind is Audience.POINT_TO_PRIVATE else None
             return self._in_memory(incoming, [Reply(text)] if text else [])
         if self._flood is not None:
-            verdict = self._flood.admit((incoming.platform.value, incoming.user_id), time.monotonic())
+            now = self._services.clock().timestamp()
+            verdict = self._flood.admit((incoming.platform.value, incoming.user_id), now)
             if verdict is not Admission.OK:  # the first message over the limit is told why; the rest, nothing
                 text = self._texts("errors.too_many_messages") if verdict is Admission.WARN else None
                 return self._in_memory(incoming, [Reply(text)] if text else [])
