@@ -20,7 +20,7 @@ from bot.desk import StaffBoard, StaffDesk
 from bot.faq.journal import FaqJournal
 from bot.faq.matcher import Thresholds
 from bot.faq.service import FaqService
-from bot.notifier import Notifier, RateLimiter, RetryPolicy
+from bot.notifier import Notifier, RateLimiter, RetryPolicy, SendLimiter, SharedRateLimiter
 from bot.scheduler import Jobs, build_scheduler, run_scheduler
 from bot.services.appeals import AppealPolicy
 from bot.services.canned import CannedAnswers
@@ -48,7 +48,7 @@ class Application:
     dispatcher: Dispatcher
     notifier: Notifier
     jobs: Jobs
-    _limiters: dict[Platform, RateLimiter] = field(default_factory=dict)
+    _limiters: dict[Platform, SendLimiter] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, config: Config, clock: Callable[[], datetime] = utcnow) -> Application:
@@ -99,19 +99,23 @@ class Application:
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff, retention)
         return cls(config, engine, sessions, texts, services, dispatcher, notifier, jobs)
 
-    def rate_limiter(self, platform: Platform) -> RateLimiter | None:
+    def rate_limiter(self, platform: Platform) -> SendLimiter | None:
         """The sending limits bot.toml sets for a platform (none for the console); one per platform, shared by
-        everything that sends there."""
+        everything that sends there, and with several workers kept in the database, shared by all of them."""
         if platform not in self._limiters:
             limits = self.config.settings.notifications
             if platform is Platform.TELEGRAM:
-                group_interval = 60.0 / self.config.settings.staff.group_per_minute
-                limiter = RateLimiter(limits.telegram_per_second, limits.telegram_chat_interval, group_interval)
+                group = 60.0 / self.config.settings.staff.group_per_minute
+                per_second, chat_interval = limits.telegram_per_second, limits.telegram_chat_interval
             elif platform is Platform.VK:
-                limiter = RateLimiter(limits.vk_per_second, limits.vk_chat_interval)
+                per_second, chat_interval, group = limits.vk_per_second, limits.vk_chat_interval, 0.0
             else:
                 return None
-            self._limiters[platform] = limiter
+            if self.config.settings.bot.workers > 1:
+                shared = SharedRateLimiter(self.sessions, platform.value, per_second, chat_interval, group)
+                self._limiters[platform] = shared
+            else:
+                self._limiters[platform] = RateLimiter(per_second, chat_interval, group)
         return self._limiters[platform]
 
     async def summarise(self, interval: float) -> None:

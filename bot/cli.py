@@ -23,7 +23,7 @@ from storage.db import DatabaseUnreachable
 if TYPE_CHECKING:
     from bot.app import Application
     from bot.core.delivery import Sender
-    from bot.notifier import RateLimiter
+    from bot.notifier import SendLimiter
     from bot.supervisor import TaskFailed
     from bot.web import Endpoint
 
@@ -171,7 +171,7 @@ class PlatformAdapter(Protocol):
         """Receive and answer updates until `stop` is set, then finish the updates in hand and return."""
 
 
-Paced = tuple[PlatformAdapter, "RateLimiter | None"]  # an adapter, and the limit the notifier keeps for each message
+Paced = tuple[PlatformAdapter, "SendLimiter | None"]  # an adapter, and the limit the notifier keeps for each message
 
 
 def telegram_adapter(app: Application) -> Paced:

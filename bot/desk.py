@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.delivery import DeliveryError, RetryLater
 from bot.core.types import Reply
 from bot.core.waiting import wait_for_event
-from bot.notifier import RateLimiter
+from bot.notifier import SendLimiter
 from bot.services.staff import card_buttons, card_text, topic_closed, topic_name
 from bot.texts import Texts
 from storage.models import Appeal, StaffCard, utcnow
@@ -61,7 +61,7 @@ class StaffDesk:
         timezone: ZoneInfo,
         chat_id: str,
         board: StaffBoard,
-        limiter: RateLimiter | None,
+        limiter: SendLimiter | None,
         clock: Callable[[], datetime] = utcnow,
         batch: int = 20,
     ) -> None:

@@ -7,11 +7,13 @@ import asyncio
 import logging
 import math
 import secrets
+import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +32,46 @@ WAIT_IN_LANE = 10.0  # a 429 up to this many seconds is waited out in place; a s
 MEMORY_RETRIES = (1.0, 2.0, 4.0)  # seconds before each new try of a reply kept only in memory
 MEMORY_WAIT_LIMIT = 60.0  # a reply kept only in memory is given up when the platform asks to wait longer
 OUTAGE_BACKOFF = (0.5, 1.0, 2.0)  # seconds between rounds while the database is unavailable (a cheap try)
+
+
+class SendLimiter(Protocol):
+    """Waits for a send slot to a chat within a platform's limits."""
+
+    async def acquire(self, chat_id: str) -> None: ...
+
+
+class SharedRateLimiter:
+    """The limits of `RateLimiter`, kept by every process of the bot together: each send reserves its slot in the
+    database (the platform overall, and the chat), so several workers never exceed a limit between them.
+
+    Slots are spaced evenly (1 s + headroom over `per_second` apart overall); a reservation is one short
+    transaction. The processes' clocks must agree (one machine, or NTP)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        platform: str,
+        per_second: float,
+        chat_interval: float,
+        group_interval: float = 0.0,
+    ) -> None:
+        self._sessions = sessions
+        self._platform = platform
+        self._interval = (1.0 + RateLimiter.WINDOW_HEADROOM) / per_second
+        self._chat_interval = chat_interval * RateLimiter.CHAT_HEADROOM
+        self._group_interval = max(chat_interval, group_interval) * RateLimiter.CHAT_HEADROOM
+
+    async def acquire(self, chat_id: str) -> None:
+        chat = chat_id.partition("/")[0]  # a topic counts as its group
+        interval = self._group_interval if chat.startswith("-") else self._chat_interval
+        now = time.time()
+        async with UnitOfWork(self._sessions) as uow:
+            overall = await uow.send_slots.reserve(self._platform, self._interval, now)
+            to_chat = await uow.send_slots.reserve(f"{self._platform}:{chat}", interval, now) if interval else now
+            await uow.commit()
+        wait = max(overall, to_chat) - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 class RateLimiter:
@@ -149,7 +191,7 @@ class Notifier:
         self._batch = batch
         self._lease = lease
         self._takes_over = takes_over_claims
-        self._senders: dict[str, tuple[Sender, RateLimiter | None]] = {}
+        self._senders: dict[str, tuple[Sender, SendLimiter | None]] = {}
         self._lanes: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -160,7 +202,7 @@ class Notifier:
         self._in_flight: set[asyncio.Task[None]] = set()  # lanes of claimed messages being sent
         self._renewed_at = 0.0
 
-    def register(self, sender: Sender, limiter: RateLimiter | None = None) -> None:
+    def register(self, sender: Sender, limiter: SendLimiter | None = None) -> None:
         """Deliver this platform's messages through `sender`; messages of unregistered platforms wait."""
         self._senders[sender.platform.value] = (sender, limiter)
         self.wake()

@@ -271,6 +271,16 @@ class AppealReminder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SendSlot(Base):
+    """When the next message may go, for one key (a platform overall, or one chat): the sending limits that
+    several worker processes keep together (`bot.notifier.SharedRateLimiter`)."""
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)  # seconds since the epoch
+
+
 class FaqItemEvent(Base):
     """An FAQ answer shown to a resident, or rated by them helpful or not: counted per item for admins (`faq
     stats`), stored without who it was."""

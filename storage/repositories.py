@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
@@ -25,6 +27,7 @@ from storage.models import (
     Rating,
     ReceivingCursor,
     Resident,
+    SendSlot,
     StaffCard,
     UnmatchedQuestion,
     utcnow,
@@ -394,6 +397,27 @@ class FaqItemUse:
     views: int
     helpful: int
     unhelpful: int
+
+
+class SendSlotRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def reserve(self, key: str, interval: float, now: float) -> float:
+        """Take the next slot of `key` (at `now` at the earliest) and move it on by `interval`; returns the time
+        the caller may send. Concurrent callers get slots `interval` apart."""
+        dialect = self._session.get_bind().dialect.name
+        insert_for = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        later = func.greatest if dialect == "postgresql" else func.max
+        statement = (
+            insert_for(SendSlot)
+            .values(key=key, next_at=now + interval)
+            .on_conflict_do_update(
+                index_elements=[SendSlot.key], set_={"next_at": later(SendSlot.next_at, now) + interval}
+            )
+            .returning(SendSlot.next_at)
+        )
+        return float((await self._session.execute(statement)).scalar_one()) - interval
 
 
 class FaqUseRepository:

@@ -18,6 +18,7 @@ from storage.repositories import (
     ReceivingCursorRepository,
     ReminderRepository,
     ResidentRepository,
+    SendSlotRepository,
     StaffCardRepository,
     UnmatchedQuestionRepository,
 )
@@ -99,6 +100,10 @@ class UnitOfWork:
     @property
     def unmatched(self) -> UnmatchedQuestionRepository:
         return self._repository(UnmatchedQuestionRepository)
+
+    @property
+    def send_slots(self) -> SendSlotRepository:
+        return self._repository(SendSlotRepository)
 
     @property
     def faq_uses(self) -> FaqUseRepository:

@@ -25,7 +25,7 @@ from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import KeyboardLimits, lay_out, split_text
 from bot.core.types import Button, ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
 from bot.core.waiting import uninterrupted, wait_for_event
-from bot.notifier import RateLimiter
+from bot.notifier import SendLimiter
 from bot.web import Endpoint
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class VkSender:
 
     platform: Platform = Platform.VK
 
-    def __init__(self, api: API, limiter: RateLimiter | None, more_buttons: str) -> None:
+    def __init__(self, api: API, limiter: SendLimiter | None, more_buttons: str) -> None:
         self.api = api
         self._limiter = limiter
         self._more_buttons = more_buttons
@@ -223,7 +223,7 @@ class VkAdapter:
         deliver: Deliver,
         cursor: Cursor,
         more_buttons: str,
-        limiter: RateLimiter | None = None,
+        limiter: SendLimiter | None = None,
     ) -> None:
         assert settings.group_id is not None  # the config requires it with a token
         self.settings = settings
@@ -467,7 +467,7 @@ class Polling(BotPolling):
     in the database, and only once events are committed), asking for its server within the community's rate
     limit (the long poll requests themselves are not API methods and do not count)."""
 
-    def __init__(self, api: API, group_id: int, wait: int, limiter: RateLimiter | None) -> None:
+    def __init__(self, api: API, group_id: int, wait: int, limiter: SendLimiter | None) -> None:
         super().__init__(api, group_id, wait)
         self._limiter = limiter
 
