@@ -95,6 +95,12 @@ class Application:
             claims=notifier,
             per_minute=settings.bot.messages_per_minute,
         )
+        log.info(
+            "started: %s database, %d FAQ items, %d worker(s) configured",
+            engine.dialect.name,
+            len(faq.index.items),
+            settings.bot.workers,
+        )
         retention = timedelta(days=settings.privacy.retention_days)
         jobs = Jobs(sessions, services.appeals, services.notices, settings.ratings, settings.staff, retention)
         return cls(config, engine, sessions, texts, services, dispatcher, notifier, jobs)

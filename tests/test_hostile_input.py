@@ -155,3 +155,15 @@ async def test_appeals_beyond_the_daily_limit_are_refused_politely(config: Confi
         refused = await chat.say("Подать обращение")
         assert refused.startswith("За сутки вы уже подали 2 обращений — это предел. Следующее можно подать после ")
         assert len(await appeals(app)) == 2
+
+
+async def test_a_nul_in_a_question_is_stored_without_it_and_later_misses_follow(
+    app: Application, chat: ConsoleChat
+) -> None:
+    """A NUL made PostgreSQL refuse the whole batch of FAQ misses, and every later one, until shutdown."""
+    await chat.say("расскажи\x00 анекдот")
+    await chat.say("какой курс доллара")
+    await app.services.journal.flush()
+    async with session_factory(app.engine)() as session:
+        texts = (await session.execute(select(UnmatchedQuestion.text).order_by(UnmatchedQuestion.id))).scalars()
+        assert list(texts) == ["расскажи анекдот", "какой курс доллара"]
