@@ -45,7 +45,12 @@ class SharedRateLimiter:
     database (the platform overall, and the chat), so several workers never exceed a limit between them.
 
     Slots are spaced evenly (1 s + headroom over `per_second` apart overall); a reservation is one short
-    transaction. The processes' clocks must agree (one machine, or NTP)."""
+    transaction. Between the reservation and the arrival at the platform lie a database round trip and a sleep
+    in each process, so the headroom is wider than `RateLimiter`'s. The processes' clocks must agree (one
+    machine, or NTP)."""
+
+    WINDOW_HEADROOM = 0.15  # seconds
+    CHAT_HEADROOM = 1.15
 
     def __init__(
         self,
@@ -57,9 +62,9 @@ class SharedRateLimiter:
     ) -> None:
         self._sessions = sessions
         self._platform = platform
-        self._interval = (1.0 + RateLimiter.WINDOW_HEADROOM) / per_second
-        self._chat_interval = chat_interval * RateLimiter.CHAT_HEADROOM
-        self._group_interval = max(chat_interval, group_interval) * RateLimiter.CHAT_HEADROOM
+        self._interval = (1.0 + self.WINDOW_HEADROOM) / per_second
+        self._chat_interval = chat_interval * self.CHAT_HEADROOM
+        self._group_interval = max(chat_interval, group_interval) * self.CHAT_HEADROOM
 
     async def acquire(self, chat_id: str) -> None:
         chat = chat_id.partition("/")[0]  # a topic counts as its group
