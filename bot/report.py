@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
-from bot.app import appeal_policy, create_database_engine
+from bot import export
+from bot.app import appeal_policy, create_database_engine, load_texts
 from bot.config import Config
 from bot.services.working_time import WorkingCalendar
 from storage.db import session_factory, upgrade
@@ -28,6 +31,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument(
         "--to", dest="end", type=date.fromisoformat, default=None, help="YYYY-MM-DD, inclusive (default: today)"
     )
+    report.add_argument("--csv", type=Path, default=None, help="also write every appeal of the period to FILE")
+    report.add_argument("--xlsx", type=Path, default=None, help="also write every appeal of the period to FILE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +101,17 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
     engine = create_database_engine(config)
     try:
         await upgrade(engine)
-        async with UnitOfWork(session_factory(engine)) as uow:
-            by_category, by_department = build(await uow.appeals.opened_between(start, end), policy.calendar)
+        async with UnitOfWork(session_factory(engine)) as uow:  # the appeals are read while it is open
+            appeals = await uow.appeals.opened_between(start, end)
+            by_category, by_department = build(appeals, policy.calendar)
+            texts = load_texts(config)
+            table = export.rows(appeals, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
     finally:
         await engine.dispose()
+    if args.csv:
+        await asyncio.to_thread(export.write_csv, table, args.csv)
+    if args.xlsx:
+        await asyncio.to_thread(export.write_xlsx, table, args.xlsx, texts("export.sheet"))
     print(f"Appeals opened {start_day:%d.%m.%Y}-{end_day:%d.%m.%Y}; first response in working hours.")
     for title, rows in (("category", by_category), ("department", by_department)):
         print()

@@ -4,10 +4,12 @@ the report adds it all up."""
 from __future__ import annotations
 
 import asyncio
+import csv
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -294,3 +296,37 @@ async def test_report_per_category_and_department(app: Application, chat: Consol
     assert rows["ЖКХ"] == ["1", "3.0", "3.0", "100%", "100%", "2.0", "100%"]
     assert rows["Дороги"] == ["1", "-", "-", "0%", "0%", "-", "-"]
     assert number.startswith("А-2026-")
+
+
+async def test_the_appeals_of_a_period_export_to_csv_and_xlsx(
+    app: Application, chat: ConsoleChat, clock: Clock
+) -> None:
+    number = await staff_answers(app, clock)
+    await delivered_to_anna(app, chat)
+    await chat.say("5")
+    config_path = app.config.base_dir / "bot.toml"
+    csv_file, xlsx_file = app.config.base_dir / "appeals.csv", app.config.base_dir / "appeals.xlsx"
+    result = await run_bot_beside(
+        "--config", str(config_path), "report", "--from", "2026-11-01", "--to", "2026-11-30",
+        "--csv", str(csv_file), "--xlsx", str(xlsx_file),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with csv_file.open(encoding="utf-8-sig", newline="") as file:
+        heading, row = list(csv.reader(file, delimiter=";"))
+    values = dict(zip(heading, row, strict=True))
+    assert values["Номер"] == number
+    assert (values["Тема"], values["Отдел"], values["Этап"]) == ("ЖКХ", "Отдел ЖКХ", "Закрыто")
+    assert values["Первый ответ в срок"] == "да"
+    assert values["Рассмотрено в срок"] == "да"
+    assert values["Оценка"] == "5"
+    assert values["Кто работал"] == "staff:olga"
+    assert values["Подано"] < values["Дан ответ"] <= values["Завершено"]
+    assert "Не работает лифт" not in csv_file.read_text(encoding="utf-8-sig")  # statistics, not the resident's words
+
+    sheet = openpyxl.load_workbook(xlsx_file).active
+    assert sheet is not None
+    table = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert table[0] == heading
+    assert table[1][0] == number
+    assert isinstance(table[1][heading.index("Подано")], datetime)  # a date a spreadsheet can sort and count
+    assert table[1][heading.index("Оценка")] == 5
