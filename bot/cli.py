@@ -247,6 +247,15 @@ async def run_platforms(config: Config) -> int:
             desk = app.staff_desk(telegram.sender)
             interval = config.settings.notifications.sweep_interval
             background.append(asyncio.create_task(supervise("staff desk", lambda: desk.run(interval), give_up)))
+        from bot.media import Downloader, MediaKeeper, MediaStore
+        from bot.supervisor import supervise
+
+        media = config.settings.media
+        store = MediaStore(config.media_path, int(media.max_megabytes * 1_000_000))
+        downloaders = {name: a.sender for name, a in adapters.items() if isinstance(a.sender, Downloader)}
+        keeper = MediaKeeper(app.sessions, store, downloaders)
+        sweep = config.settings.notifications.sweep_interval
+        background.append(asyncio.create_task(supervise("media store", lambda: keeper.run(sweep), give_up)))
         # What start-up built (modules, models, the FAQ index) lives as long as the process: keep the garbage
         # collector from walking it again on every full collection, which took 0.1-0.2 s each under load.
         gc.freeze()

@@ -177,6 +177,12 @@ class NotificationSettings(_Section):
     sweep_interval: float = Field(default=2.0, gt=0)
 
 
+class MediaSettings(_Section):
+    # Where the bot keeps the photos of appeals (downloaded from the platforms), and the largest it takes.
+    path: str = "data/media"
+    max_megabytes: float = Field(default=10.0, gt=0, le=50)
+
+
 class PrivacySettings(_Section):
     # Days after an appeal is finished (closed, rejected, redirected) that its personal data are kept: then its
     # texts, place, phone and photos are erased, and residents not seen as long are forgotten. 59-FZ practice
@@ -365,6 +371,7 @@ class Settings(_Section):
     ratings: RatingSettings = RatingSettings()
     staff: StaffSettings = StaffSettings()
     privacy: PrivacySettings = PrivacySettings()
+    media: MediaSettings = MediaSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
     web: WebSettings = WebSettings()
@@ -388,6 +395,10 @@ class Config:
     @property
     def faq_path(self) -> Path:
         return self.path(self.settings.faq.path)
+
+    @property
+    def media_path(self) -> Path:
+        return self.path(self.settings.media.path)
 
     @property
     def answers_path(self) -> Path:

@@ -155,7 +155,8 @@ def print_details(appeal: Appeal, now: datetime, zone: ZoneInfo) -> None:
     print(f"resolve by:        {when(appeal.resolution_due_at, zone)}")
     print(f"place:             {place}")
     print(f"phone:             {appeal.phone or '-'}")
-    print(f"photos:            {', '.join(a.platform_file_id for a in appeal.attachments) or '-'}")
+    kept = [a.media_path or f"({a.media_problem or 'not downloaded yet'})" for a in appeal.attachments]
+    print(f"photos:            {', '.join(kept) or '-'} (in [media] path)")
     print(f"description:\n  {appeal.description}")
     if appeal.answer_text:
         print(f"answer:\n  {appeal.answer_text}")

@@ -143,7 +143,9 @@ class AppealAttachment(Base):
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"), index=True)
     platform: Mapped[str] = mapped_column(String(16))
     platform_file_id: Mapped[str] = mapped_column(Text)  # Telegram's file_id; VK: the URL of the largest size
-    media_path: Mapped[str | None] = mapped_column(String(512))
+    media_path: Mapped[str | None] = mapped_column(String(512))  # in the media store, once downloaded
+    media_attempts: Mapped[int] = mapped_column(Integer, default=0)  # downloads that failed for a passing reason
+    media_problem: Mapped[str | None] = mapped_column(String(64))  # why it is not kept (too big, not an image)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     appeal: Mapped[Appeal] = relationship(back_populates="attachments")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from storage.models import (
     Appeal,
+    AppealAttachment,
     AppealCounter,
     AppealEvent,
     AppealReminder,
@@ -262,6 +263,26 @@ class AppealRepository:
             .offset(offset)
         )
         return list((await self._session.execute(query)).scalars())
+
+    async def attachments_to_keep(self, platforms: Sequence[str], max_tries: int, limit: int) -> list[AppealAttachment]:
+        """Photos not in the media store yet, nor refused, from these platforms, oldest first."""
+        query = (
+            select(AppealAttachment)
+            .where(
+                AppealAttachment.media_path.is_(None),
+                AppealAttachment.media_problem.is_(None),
+                AppealAttachment.media_attempts < max_tries,
+                AppealAttachment.platform.in_(platforms),
+            )
+            .order_by(AppealAttachment.id)
+            .limit(limit)
+        )
+        return list((await self._session.execute(query)).scalars())
+
+    async def media_paths(self) -> list[str]:
+        """The media store's files that photos of appeals refer to."""
+        query = select(AppealAttachment.media_path).where(AppealAttachment.media_path.is_not(None))
+        return [path for path in (await self._session.execute(query)).scalars() if path]
 
     async def count_of_resident(self, resident_id: int) -> int:
         query = select(func.count(Appeal.id)).where(Appeal.resident_id == resident_id)

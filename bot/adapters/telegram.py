@@ -39,6 +39,7 @@ from bot.core.intake import Deliver, Feed, Intake
 from bot.core.layout import split_text
 from bot.core.types import ChatKind, Incoming, Keyboard, Location, Photo, Platform, Reply
 from bot.core.waiting import wait_for_event
+from bot.media import MediaRefused
 from bot.web import Endpoint
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,18 @@ class TelegramSender:
                 log.warning("photos not shown in chat %s (%s)", chat_id, exc.message)
                 return False
         return True
+
+    async def download(self, file_ref: str, limit: int) -> bytes:
+        """A photo a resident sent, by its file id (`bot.media.Downloader`); at most `limit` bytes."""
+        async with delivery_errors():
+            file = await self.bot.get_file(file_ref)
+            if file.file_size is not None and file.file_size >= limit:
+                raise MediaRefused(f"{file.file_size // 1_000_000} MB, more than the store takes")
+            if file.file_path is None:
+                raise DeliveryError(f"Telegram gave no path for file {file_ref}")
+            buffer = await self.bot.download_file(file.file_path)
+        assert buffer is not None
+        return buffer.read(limit)
 
     async def post_place(self, chat_id: str, thread_id: int, latitude: float, longitude: float) -> None:
         async with delivery_errors():

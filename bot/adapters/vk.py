@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import ClientError, web
 from vkbottle import API, VKAPIError
 from vkbottle.http import AiohttpClient
@@ -77,6 +78,13 @@ class VkSender:
         self._more_buttons = more_buttons
         self._callback_buttons: OrderedDict[str, bool] = OrderedDict()  # peer -> its client draws callback buttons
         self._denied: set[str] = set()  # residents who denied the community messages (message_deny)
+
+    async def download(self, file_ref: str, limit: int) -> bytes:
+        """A photo a resident sent, by the URL VK gave for it (`bot.media.Downloader`); at most `limit` bytes."""
+        async with aiohttp.ClientSession() as session, session.get(file_ref) as response:
+            response.raise_for_status()
+            data = await response.content.read(limit)
+        return data
 
     def learn_client(self, peer_id: str, client_info: dict[str, Any] | None) -> None:
         """Note what the resident's app can draw (`client_info` of their message): callback buttons in inline
