@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("directory", nargs="?", type=Path, default=None, help="default: [staff] answers of bot.toml")
 
     from bot.report import add_command as add_report
-    from bot.staff_cli import add_commands
+    from bot.staff_cli import add_api_commands, add_commands
 
     add_commands(commands)
+    add_api_commands(commands)
     add_report(commands)
     anywhere(parser, "--config", type=Path, help="path to bot.toml")
     return parser
@@ -135,6 +136,10 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
         from bot.staff_cli import appeals_command
 
         return await appeals_command(args, config)
+    if args.command == "api":
+        from bot.staff_cli import api_command
+
+        return await api_command(args, config)
     if args.command == "faq":
         from bot.faq.cli import faq_command
 
@@ -235,8 +240,20 @@ async def run_platforms(config: Config) -> int:
                 if path in endpoints:
                     raise ConfigError(f"{name}: the web path {path} is taken by another platform; give it another")
                 endpoints[path] = endpoint
-        if endpoints:
-            server = WebServer(config.settings.web, endpoints)
+        routes = []
+        if config.settings.open311.enabled:
+            from bot.open311 import Open311
+
+            service = Open311(
+                app.sessions,
+                app.services.appeals,
+                app.services.notices,
+                config.settings.open311,
+                config.settings.bot.authority,
+            )
+            routes = service.routes()
+        if endpoints or routes:
+            server = WebServer(config.settings.web, endpoints, routes)
             await server.start()
         if config.settings.staff.topics and "telegram" in adapters:
             from bot.adapters.telegram import TelegramAdapter

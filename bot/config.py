@@ -354,6 +354,15 @@ class VkSettings(_Section):
         return self
 
 
+class Open311Settings(_Section):
+    # Open311 GeoReport v2 under /open311/v2/ on the web server: city websites and regional systems list the
+    # topics, file appeals (api_key: a write token, `python -m bot api token create`) and follow them.
+    enabled: bool = False
+    # What of an appeal is public beyond its topic, department, status, times and a rounded place.
+    public_descriptions: bool = False
+    public_addresses: bool = False
+
+
 class WebSettings(_Section):
     """The one HTTP server of the bot: Telegram's webhook and VK's Callback API, when they are on."""
 
@@ -372,6 +381,7 @@ class Settings(_Section):
     staff: StaffSettings = StaffSettings()
     privacy: PrivacySettings = PrivacySettings()
     media: MediaSettings = MediaSettings()
+    open311: Open311Settings = Open311Settings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
     web: WebSettings = WebSettings()

@@ -33,6 +33,48 @@ from storage.uow import UnitOfWork
 EXIT_OK, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 3
 
 
+def add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = commands.add_parser("api", help="tokens of the HTTP API and Open311")
+    what = api.add_subparsers(dest="api_command", required=True, metavar="WHAT")
+    token = what.add_parser("token", help="create, revoke or list tokens")
+    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a token; it is printed once, then only its hash is kept")
+    create.add_argument("--name", required=True, help="who uses it, e.g. city-site")
+    create.add_argument("--scope", choices=["read", "write"], default="read")
+    revoke = actions.add_parser("revoke", help="stop a token from working")
+    revoke.add_argument("name")
+    actions.add_parser("list", help="the tokens, without their secrets")
+
+
+async def api_command(args: argparse.Namespace, config: Config) -> int:
+    from bot.services.api_tokens import create_token, revoke_token
+
+    engine = create_database_engine(config)
+    try:
+        await upgrade(engine)
+        async with UnitOfWork(session_factory(engine)) as uow:
+            try:
+                if args.token_command == "create":
+                    secret = await create_token(uow, args.name, args.scope, utcnow())
+                    await uow.commit()
+                    print(secret)
+                    print(f"{args.name}: {args.scope} token; keep it now, it is not shown again", file=sys.stderr)
+                elif args.token_command == "revoke":
+                    await revoke_token(uow, args.name, utcnow())
+                    await uow.commit()
+                    print(f"{args.name}: revoked")
+                else:
+                    for known in await uow.api_tokens.all():
+                        state = f"revoked {known.revoked_at:%Y-%m-%d}" if known.revoked_at else "valid"
+                        print(f"{known.name:<24} {known.scope:<6} created {known.created_at:%Y-%m-%d}  {state}")
+            except DomainError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_REFUSED
+    finally:
+        await engine.dispose()
+    return EXIT_OK
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     appeals = commands.add_parser("appeals", help="appeals for staff: list, show, move, answer, route")
     appeals.add_argument("--actor", default=None, help="who acts, for the history (default: staff:<login>)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -15,14 +15,18 @@ Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class WebServer:
-    """Serves POST endpoints by path. `stop` stops listening and lets the requests in progress finish, so an
-    update a platform posted is answered (and so acknowledged) only once it is handled."""
+    """Serves the platforms' POST endpoints by path, and other routes (Open311). `stop` stops listening and
+    lets the requests in progress finish, so an update a platform posted is answered (and so acknowledged) only
+    once it is handled."""
 
-    def __init__(self, settings: WebSettings, endpoints: Mapping[str, Endpoint]) -> None:
+    def __init__(
+        self, settings: WebSettings, endpoints: Mapping[str, Endpoint], routes: Sequence[web.RouteDef] = ()
+    ) -> None:
         self.settings = settings
         self.app = web.Application()
         for path, endpoint in endpoints.items():
             self.app.router.add_post(path, endpoint)
+        self.app.add_routes(routes)  # other services of the bot (Open311)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         self.port = settings.port  # the port listened on (the one the system chose, for port 0)
 

@@ -273,6 +273,19 @@ class AppealReminder(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ApiToken(Base):
+    """A bearer token of the HTTP API (and an Open311 `api_key`): stored as its SHA-256 only, revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))  # "read" or "write"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
 class SendSlot(Base):
     """When the next message may go, for one key (a platform overall, or one chat): the sending limits that
     several worker processes keep together (`bot.notifier.SharedRateLimiter`)."""

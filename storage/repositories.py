@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
 from storage.models import (
+    ApiToken,
     Appeal,
     AppealAttachment,
     AppealCounter,
@@ -304,10 +305,17 @@ class AppealRepository:
         overdue_at: datetime | None = None,
         open_stages: list[str] | None = None,
         limit: int = 200,
+        categories: list[str] | None = None,
+        created_between: tuple[datetime, datetime] | None = None,
     ) -> list[Appeal]:
         """Appeals for staff, oldest first. `overdue_at`: only those past a deadline at that moment
         (first response still missing, or not resolved while in one of `open_stages`)."""
         conditions: list[ColumnElement[bool]] = []
+        if categories:
+            conditions.append(Appeal.category.in_(categories))
+        if created_between is not None:
+            conditions.append(Appeal.created_at >= created_between[0])
+            conditions.append(Appeal.created_at < created_between[1])
         if stages:
             conditions.append(Appeal.stage.in_(stages))
         if department:
@@ -418,6 +426,25 @@ class FaqItemUse:
     views: int
     helpful: int
     unhelpful: int
+
+
+class ApiTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, token: ApiToken) -> None:
+        self._session.add(token)
+
+    async def by_name(self, name: str) -> ApiToken | None:
+        return (await self._session.execute(select(ApiToken).where(ApiToken.name == name))).scalar_one_or_none()
+
+    async def valid(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash, unless revoked."""
+        query = select(ApiToken).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def all(self) -> list[ApiToken]:
+        return list((await self._session.execute(select(ApiToken).order_by(ApiToken.id))).scalars())
 
 
 class SendSlotRepository:

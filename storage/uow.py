@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import has_written
 from storage.repositories import (
+    ApiTokenRepository,
     AppealRepository,
     DialogStateRepository,
     FaqUseRepository,
@@ -100,6 +101,10 @@ class UnitOfWork:
     @property
     def unmatched(self) -> UnmatchedQuestionRepository:
         return self._repository(UnmatchedQuestionRepository)
+
+    @property
+    def api_tokens(self) -> ApiTokenRepository:
+        return self._repository(ApiTokenRepository)
 
     @property
     def send_slots(self) -> SendSlotRepository:

@@ -82,8 +82,8 @@ class Notices:
 
     async def to_resident(self, uow: UnitOfWork, appeal: Appeal, text: str, buttons: Keyboard, now: datetime) -> None:
         resident = await uow.residents.get(appeal.resident_id)
-        if resident is None or resident.erased_at is not None:  # erased: nobody to tell
-            return
+        if resident is None or resident.erased_at is not None or resident.platform == "open311":
+            return  # erased: nobody to tell; filed by a system over Open311: it follows the appeal itself
         uow.outbox.add(
             OutboxMessage(
                 platform=resident.platform,
