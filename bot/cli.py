@@ -241,6 +241,10 @@ async def run_platforms(config: Config) -> int:
                     raise ConfigError(f"{name}: the web path {path} is taken by another platform; give it another")
                 endpoints[path] = endpoint
         routes = []
+        if config.settings.api.enabled:
+            from bot.api import Api
+
+            routes += Api(app.sessions, app.services.appeals, app.services.notices).routes()
         if config.settings.open311.enabled:
             from bot.open311 import Open311
 
@@ -251,7 +255,7 @@ async def run_platforms(config: Config) -> int:
                 config.settings.open311,
                 config.settings.bot.authority,
             )
-            routes = service.routes()
+            routes += service.routes()
         if endpoints or routes:
             server = WebServer(config.settings.web, endpoints, routes)
             await server.start()

@@ -354,6 +354,12 @@ class VkSettings(_Section):
         return self
 
 
+class ApiSettings(_Section):
+    # The HTTP API under /api/v1 on the web server, with bearer tokens (`python -m bot api token create`), and
+    # its OpenAPI document at /api/openapi.json.
+    enabled: bool = False
+
+
 class Open311Settings(_Section):
     # Open311 GeoReport v2 under /open311/v2/ on the web server: city websites and regional systems list the
     # topics, file appeals (api_key: a write token, `python -m bot api token create`) and follow them.
@@ -382,6 +388,7 @@ class Settings(_Section):
     privacy: PrivacySettings = PrivacySettings()
     media: MediaSettings = MediaSettings()
     open311: Open311Settings = Open311Settings()
+    api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
     vk: VkSettings = VkSettings()
     web: WebSettings = WebSettings()
