@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.core.delivery import Sender
     from bot.notifier import SendLimiter
     from bot.supervisor import TaskFailed
-    from bot.web import Endpoint
+    from bot.web import Endpoint, WebServer
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -76,10 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("directory", nargs="?", type=Path, default=None, help="default: [staff] answers of bot.toml")
 
     from bot.report import add_command as add_report
-    from bot.staff_cli import add_api_commands, add_commands
+    from bot.staff_cli import add_api_commands, add_commands, add_dashboard_commands
 
     add_commands(commands)
     add_api_commands(commands)
+    add_dashboard_commands(commands)
     add_report(commands)
     anywhere(parser, "--config", type=Path, help="path to bot.toml")
     return parser
@@ -136,6 +137,10 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
         from bot.staff_cli import appeals_command
 
         return await appeals_command(args, config)
+    if args.command == "dashboard":
+        from bot.staff_cli import dashboard_command
+
+        return await dashboard_command(args, config)
     if args.command == "api":
         from bot.staff_cli import api_command
 
@@ -148,7 +153,7 @@ async def dispatch(args: argparse.Namespace, config: Config) -> int:
         return check_answers(args.directory or config.answers_path, config)
     if args.command == "run" and config.enabled_platforms:
         return await run_platforms(config)
-    return await console_chat(config, getattr(args, "user", None))
+    return await console_chat(config, getattr(args, "user", None), dashboard=args.command == "run")
 
 
 def check_answers(directory: Path, config: Config) -> int:
@@ -212,7 +217,6 @@ ADAPTERS: dict[str, Callable[[Application], Paced]] = {"telegram": telegram_adap
 async def run_platforms(config: Config) -> int:
     """Run every platform that has a token, with the background jobs, until SIGTERM or SIGINT."""
     from bot.app import Application
-    from bot.web import WebServer
 
     app = await Application.start(config)
     stop = asyncio.Event()
@@ -240,25 +244,7 @@ async def run_platforms(config: Config) -> int:
                 if path in endpoints:
                     raise ConfigError(f"{name}: the web path {path} is taken by another platform; give it another")
                 endpoints[path] = endpoint
-        routes = []
-        if config.settings.api.enabled:
-            from bot.api import Api
-
-            routes += Api(app.sessions, app.services.appeals, app.services.notices).routes()
-        if config.settings.open311.enabled:
-            from bot.open311 import Open311
-
-            service = Open311(
-                app.sessions,
-                app.services.appeals,
-                app.services.notices,
-                config.settings.open311,
-                config.settings.bot.authority,
-            )
-            routes += service.routes()
-        if endpoints or routes:
-            server = WebServer(config.settings.web, endpoints, routes)
-            await server.start()
+        server = await serve_web(app, endpoints)
         if config.settings.staff.topics and "telegram" in adapters:
             from bot.adapters.telegram import TelegramAdapter
             from bot.supervisor import supervise
@@ -327,11 +313,19 @@ async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def console_chat(config: Config, user: str | None) -> int:
+async def console_chat(config: Config, user: str | None, dashboard: bool = False) -> int:
+    """The console chat; with `dashboard` (`make run` with no tokens) the dashboard beside it, with a sign-in
+    link printed first, so that the console's own appeals show up in the browser at once."""
     from bot.adapters.console import ConsoleChat
     from bot.app import Application
 
     app = await Application.start(config)
+    server = await serve_web(app, {}) if dashboard else None
+    if server is not None:
+        from bot.dashboard import sign_in_link
+
+        link = await sign_in_link(app.sessions, staff_member_for_link(config), f"http://127.0.0.1:{server.port}")
+        print(f"Панель для сотрудников (вход по одноразовой ссылке, 15 минут):\n{link}\n", flush=True)
     chat = ConsoleChat(app.dispatcher.feed, user_id=user)
     app.notifier.register(chat)
     failed: list[TaskFailed] = []
@@ -347,9 +341,54 @@ async def console_chat(config: Config, user: str | None) -> int:
         if not failed:
             running.result()
     finally:
+        if server is not None:
+            await server.stop()
         await stop_background(background)
         await app.close()
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def staff_member_for_link(config: Config) -> int:
+    """Whom the console's sign-in link is for: the first admin or manager of the roster, else the console's."""
+    from bot.dashboard import CONSOLE_ADMIN
+
+    members = config.settings.staff.members
+    chosen = next((m for m in members if m.role in ("admin", "manager")), members[0] if members else CONSOLE_ADMIN)
+    return chosen.telegram_id
+
+
+async def serve_web(app: Application, endpoints: dict[str, Endpoint]) -> WebServer | None:
+    """The bot's web server: the platforms' webhooks (`endpoints`), the dashboard, and the API and Open311 where
+    bot.toml turns them on. Without webhooks a busy port only costs the dashboard (logged), never the bot."""
+    from bot.dashboard import Dashboard
+    from bot.media import MediaStore
+    from bot.web import WebServer
+
+    config = app.config
+    settings = config.settings
+    store = MediaStore(config.media_path, int(settings.media.max_megabytes * 1_000_000))
+    routes = Dashboard(
+        app.sessions, app.texts, app.services.appeals, app.services.roster, settings.bot.authority, store
+    ).routes()
+    if settings.api.enabled:
+        from bot.api import Api
+
+        routes += Api(app.sessions, app.services.appeals, app.services.notices).routes()
+    if settings.open311.enabled:
+        from bot.open311 import Open311
+
+        routes += Open311(
+            app.sessions, app.services.appeals, app.services.notices, settings.open311, settings.bot.authority
+        ).routes()
+    server = WebServer(settings.web, endpoints, routes)
+    try:
+        await server.start()
+    except OSError as exc:
+        if endpoints:
+            raise
+        log.warning("the dashboard is not served: %s:%s cannot be used (%s)", settings.web.host, settings.web.port, exc)
+        return None
+    return server
 
 
 async def database_command(args: argparse.Namespace, config: Config) -> int:

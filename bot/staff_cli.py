@@ -33,6 +33,34 @@ from storage.uow import UnitOfWork
 EXIT_OK, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 3
 
 
+def add_dashboard_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dashboard = commands.add_parser("dashboard", help="the managers' web dashboard")
+    actions = dashboard.add_subparsers(dest="dashboard_command", required=True, metavar="ACTION")
+    link = actions.add_parser("link", help="print a one-time sign-in link (valid 15 minutes)")
+    link.add_argument("--member", type=int, default=None, help="a Telegram user id of the roster ([staff.members])")
+    link.add_argument("--base", default=None, help="the dashboard's public address (default: from [web])")
+
+
+async def dashboard_command(args: argparse.Namespace, config: Config) -> int:
+    from bot.dashboard import CONSOLE_ADMIN, sign_in_link
+
+    members = {member.telegram_id: member for member in config.settings.staff.members}
+    if members and args.member not in members:
+        print(f"error: --member must be a Telegram user id of [staff.members]: {', '.join(map(str, members))}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_REFUSED
+    member_id = args.member if members else CONSOLE_ADMIN.telegram_id
+    web = config.settings.web
+    base = args.base or f"http://{'127.0.0.1' if web.host in ('0.0.0.0', '::') else web.host}:{web.port}"
+    engine = create_database_engine(config)
+    try:
+        await upgrade(engine)
+        print(await sign_in_link(session_factory(engine), member_id, base))
+    finally:
+        await engine.dispose()
+    return EXIT_OK
+
+
 def add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     api = commands.add_parser("api", help="tokens of the HTTP API and Open311")
     what = api.add_subparsers(dest="api_command", required=True, metavar="WHAT")

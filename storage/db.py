@@ -72,11 +72,17 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     transaction; emitting BEGIN ourselves gives SQLite the same transaction semantics as PostgreSQL.
     """
     dbapi_connection.isolation_level = None
+    # SQLite's lower() folds ASCII only; case-insensitive search ("Яма" for "яма") needs Unicode's.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _unicode_lower(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
 
 
 def _sqlite_begin(connection: Connection) -> None:

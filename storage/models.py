@@ -286,6 +286,28 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class WebLogin(Base):
+    """A one-time sign-in link of the dashboard, for a staff member; stored as its hash, short-lived."""
+
+    __tablename__ = "web_logins"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer)  # the staff member's Telegram user id (0: the console's admin)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser of the dashboard: its cookie's hash, who it is, and the form token against CSRF."""
+
+    __tablename__ = "web_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer)
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+
+
 class SendSlot(Base):
     """When the next message may go, for one key (a platform overall, or one chat): the sending limits that
     several worker processes keep together (`bot.notifier.SharedRateLimiter`)."""

@@ -32,6 +32,8 @@ from storage.models import (
     SendSlot,
     StaffCard,
     UnmatchedQuestion,
+    WebLogin,
+    WebSession,
     utcnow,
 )
 
@@ -280,6 +282,13 @@ class AppealRepository:
         )
         return list((await self._session.execute(query)).scalars())
 
+    async def media_visible(self, media_path: str, departments: list[str] | None) -> bool:
+        """Whether a stored photo belongs to an appeal of these departments (None: of any)."""
+        query = select(AppealAttachment.id).join(Appeal).where(AppealAttachment.media_path == media_path)
+        if departments is not None:
+            query = query.where(Appeal.department.in_(departments))
+        return (await self._session.execute(query.limit(1))).first() is not None
+
     async def media_paths(self) -> list[str]:
         """The media store's files that photos of appeals refer to."""
         query = select(AppealAttachment.media_path).where(AppealAttachment.media_path.is_not(None))
@@ -307,12 +316,20 @@ class AppealRepository:
         limit: int = 200,
         categories: list[str] | None = None,
         created_between: tuple[datetime, datetime] | None = None,
+        departments: list[str] | None = None,
+        text: str | None = None,
     ) -> list[Appeal]:
         """Appeals for staff, oldest first. `overdue_at`: only those past a deadline at that moment
         (first response still missing, or not resolved while in one of `open_stages`)."""
         conditions: list[ColumnElement[bool]] = []
         if categories:
             conditions.append(Appeal.category.in_(categories))
+        if departments is not None:
+            conditions.append(Appeal.department.in_(departments))
+        if text:
+            conditions.append(
+                or_(Appeal.number.icontains(text, autoescape=True), Appeal.description.icontains(text, autoescape=True))
+            )
         if created_between is not None:
             conditions.append(Appeal.created_at >= created_between[0])
             conditions.append(Appeal.created_at < created_between[1])
@@ -447,6 +464,33 @@ class ApiTokenRepository:
         return list((await self._session.execute(select(ApiToken).order_by(ApiToken.id))).scalars())
 
 
+class WebSignInRepository:
+    """The dashboard's one-time links and sessions."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    def add(self, row: WebLogin | WebSession) -> None:
+        self._session.add(row)
+
+    async def use_link(self, token_hash: str, now: datetime) -> int | None:
+        """Mark a link used, if it is valid and unused; returns whose it is. One use, even from two requests."""
+        used = await self._session.execute(
+            update(WebLogin)
+            .where(WebLogin.token_hash == token_hash, WebLogin.used_at.is_(None), WebLogin.expires_at > now)
+            .values(used_at=now)
+            .returning(WebLogin.member_id)
+        )
+        return used.scalar_one_or_none()
+
+    async def session(self, session_hash: str, now: datetime) -> WebSession | None:
+        query = select(WebSession).where(WebSession.session_hash == session_hash, WebSession.expires_at > now)
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def end(self, session_hash: str) -> None:
+        await self._session.execute(delete(WebSession).where(WebSession.session_hash == session_hash))
+
+
 class SendSlotRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -557,6 +601,10 @@ class RatingRepository:
 
     def add(self, rating: Rating) -> None:
         self._session.add(rating)
+
+    async def all_of(self, appeal_id: int) -> list[Rating]:
+        query = select(Rating).where(Rating.appeal_id == appeal_id).order_by(Rating.created_at, Rating.id)
+        return list((await self._session.execute(query)).scalars())
 
     async def latest(self, appeal_id: int, since: datetime | None = None) -> Rating | None:
         """The appeal's newest rating, given at or after `since` (the answer it rates)."""

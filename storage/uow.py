@@ -22,6 +22,7 @@ from storage.repositories import (
     SendSlotRepository,
     StaffCardRepository,
     UnmatchedQuestionRepository,
+    WebSignInRepository,
 )
 
 
@@ -105,6 +106,10 @@ class UnitOfWork:
     @property
     def api_tokens(self) -> ApiTokenRepository:
         return self._repository(ApiTokenRepository)
+
+    @property
+    def web(self) -> WebSignInRepository:
+        return self._repository(WebSignInRepository)
 
     @property
     def send_slots(self) -> SendSlotRepository:

@@ -36,6 +36,8 @@ EXPECTED_TABLES = {
     "faq_item_events",
     "send_slots",
     "api_tokens",
+    "web_logins",
+    "web_sessions",
     "alembic_version",
 }
 
@@ -45,7 +47,7 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
     try:
         await upgrade(engine)
         await upgrade(engine)  # idempotent
-        assert await current_revision(engine) == "0012"
+        assert await current_revision(engine) == "0013"
 
         def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
             tables = set(inspect(connection).get_table_names())
@@ -157,5 +159,5 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, "sqlite+aiosqlite:///state/bot.sqlite3")
     result = run_bot("--config", str(config_path), "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "database schema revision: 0012" in result.stdout
+    assert "database schema revision: 0013" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0

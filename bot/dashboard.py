@@ -1,0 +1,401 @@
+"""The managers' dashboard at /dashboard, served by the bot's web server: charts of how fast and how well appeals
+are answered, the list of appeals with filters, each appeal's card, exports. Staff sign in with a one-time link
+(`python -m bot dashboard link`); a session cookie then, checked on every request; roles decide what is seen."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pygal
+from aiohttp import web
+from pygal.style import LightStyle
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import export
+from bot.config import StaffMember
+from bot.media import MediaStore
+from bot.report import Row, build
+from bot.services.appeal_stages import AppealStage
+from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
+from bot.services.notices import STAGE_TEXTS
+from bot.services.staff import Roster
+from bot.texts import Texts
+from storage.models import Appeal, WebLogin, WebSession, utcnow
+from storage.uow import UnitOfWork
+
+PREFIX = "/dashboard"
+COOKIE = "priemnaya_session"
+LINK_LIFETIME = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(hours=12)
+FAIR_RANK = 5  # appeals a department needs in the period to be ranked
+LIST_LIMIT = 500
+CONSOLE_ADMIN = StaffMember(telegram_id=1, name="Администратор (консоль)", role="admin")  # no roster configured
+SEES_PHONES = frozenset({"operator", "manager", "admin"})
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def sign_in_link(sessions: async_sessionmaker[AsyncSession], member_id: int, base_url: str) -> str:
+    """A one-time link that opens a session for the staff member, valid for a quarter of an hour."""
+    token = secrets.token_urlsafe(32)
+    async with UnitOfWork(sessions) as uow:
+        uow.web.add(WebLogin(token_hash=_hash(token), member_id=member_id, expires_at=utcnow() + LINK_LIFETIME))
+        await uow.commit()
+    return f"{base_url.rstrip('/')}{PREFIX}/login?token={token}"
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    member: StaffMember
+    csrf: str
+
+    @property
+    def departments(self) -> list[str] | None:
+        """The departments whose appeals they see; None: all."""
+        return list(self.member.departments) if self.member.role == "department" else None
+
+
+Page = Callable[[web.Request, Visitor, UnitOfWork], Awaitable[web.StreamResponse]]
+
+
+class Dashboard:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        texts: Texts,
+        policy: AppealPolicy,
+        roster: Roster,
+        authority: str,
+        store: MediaStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._texts = texts
+        self._policy = policy
+        self._roster = roster
+        self._authority = authority
+        self._store = store
+        self._clock = clock
+        self._templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("bot", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+        )
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get(f"{PREFIX}/login", self.login),
+            web.post(f"{PREFIX}/logout", self._signed_in(self.logout)),
+            web.get(f"{PREFIX}/", self._signed_in(self.overview)),
+            web.get(f"{PREFIX}/appeals", self._signed_in(self.appeals)),
+            web.get(PREFIX + "/appeals/{number}", self._signed_in(self.appeal)),
+            web.get(PREFIX + "/media/{path:.+}", self._signed_in(self.media)),
+            web.get(PREFIX + "/export.{kind:csv|xlsx}", self._signed_in(self.export)),
+        ]
+
+    # Signing in
+
+    def _member(self, member_id: int) -> StaffMember | None:
+        members = list(self._roster.members)
+        if not members:
+            return CONSOLE_ADMIN if member_id == CONSOLE_ADMIN.telegram_id else None
+        return self._roster.member("telegram", str(member_id))
+
+    async def login(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("token", "")
+        async with UnitOfWork(self._sessions) as uow:
+            member_id = await uow.web.use_link(_hash(token), self._clock()) if token else None
+            member = None if member_id is None else self._member(member_id)
+            if member is None:
+                await uow.commit()
+                return self._page("message.html", None, status=403, heading="Ссылка не действует",
+                                  text="Ссылка устарела, уже использована или неверна. Получите новую: "
+                                       "python -m bot dashboard link --member ВАШ_TELEGRAM_ID")  # fmt: skip
+            session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+            uow.web.add(WebSession(session_hash=_hash(session), member_id=member.telegram_id, csrf=csrf,
+                                   expires_at=self._clock() + SESSION_LIFETIME))  # fmt: skip
+            await uow.commit()
+        response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
+        response.set_cookie(COOKIE, session, httponly=True, samesite="Strict", path=PREFIX,
+                            max_age=int(SESSION_LIFETIME.total_seconds()), secure=request.secure)  # fmt: skip
+        return response
+
+    def _signed_in(self, page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """Every page checks the session; a form (POST) also its CSRF token."""
+
+        async def checked(request: web.Request) -> web.StreamResponse:
+            cookie = request.cookies.get(COOKIE, "")
+            async with UnitOfWork(self._sessions) as uow:
+                session = await uow.web.session(_hash(cookie), self._clock()) if cookie else None
+                member = None if session is None else self._member(session.member_id)
+                if session is None or member is None:
+                    return self._page("message.html", None, status=401, heading="Нужно войти",
+                                      text="Получите ссылку для входа: python -m bot dashboard link --member "
+                                           "ВАШ_TELEGRAM_ID")  # fmt: skip
+                if request.method == "POST":
+                    form = await request.post()
+                    if not secrets.compare_digest(str(form.get("csrf", "")), session.csrf):
+                        return self._page("message.html", None, status=403, heading="Форма устарела",
+                                          text="Обновите страницу и попробуйте ещё раз.")  # fmt: skip
+                return await page(request, Visitor(member, session.csrf), uow)
+
+        return checked
+
+    async def logout(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        await uow.web.end(_hash(request.cookies.get(COOKIE, "")))
+        await uow.commit()
+        response = self._page("message.html", None, heading="Вы вышли", text="Сессия завершена.")
+        response.del_cookie(COOKIE, path=PREFIX)
+        return response
+
+    # Pages
+
+    async def overview(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        start, end, first, last = self._period(request)
+        appeals = await uow.appeals.opened_between(start, end)
+        if visitor.departments is not None:
+            appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
+        _, by_department = build(appeals, self._policy.calendar)
+        ranked = sorted(
+            (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
+            key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
+        )
+        misses = await uow.unmatched.most_frequent(since=start, limit=10)
+        uses = await uow.faq_uses.per_item(start)
+        unhelpful = sorted(
+            (use for use in uses if use.helpful + use.unhelpful >= 3),
+            key=lambda use: use.helpful / (use.helpful + use.unhelpful),
+        )[:5]
+        return self._page(
+            "overview.html",
+            visitor,
+            period=f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
+            start=first.isoformat(),
+            end=last.isoformat(),
+            total=len(appeals),
+            first_hours=f"{self._policy.first_response_hours:g}",
+            resolution_days=self._policy.resolution_days,
+            charts=charts(appeals, by_department, self._policy),
+            minimum=FAIR_RANK,
+            ranking=[_ranked(row) for row in ranked],
+            misses=misses,
+            unhelpful=[
+                f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful
+            ],
+        )
+
+    async def appeals(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        query = request.query
+        now = self._clock()
+        stage = query.get("stage") if query.get("stage") in {s.value for s in AppealStage} else None
+        start, end, first, last = self._period(request) if query.get("from") or query.get("to") else (None,) * 4
+        if query.get("overdue"):
+            found = await overdue_appeals(uow, now, query.get("department") or None)
+            found = [a for a in found if visitor.departments is None or a.department in visitor.departments]
+        else:
+            found = await uow.appeals.search(
+                stages=[stage] if stage else None,
+                department=query.get("department") or None,
+                categories=[query["category"]] if query.get("category") else None,
+                created_between=(start, end) if start and end else None,
+                departments=visitor.departments,
+                text=query.get("q", "").strip() or None,
+                limit=LIST_LIMIT,
+            )
+        zone = self._policy.calendar.timezone
+        rows = [
+            {
+                "number": a.number,
+                "stage": self._texts(STAGE_TEXTS[AppealStage(a.stage)]),
+                "category": a.category,
+                "department": a.department,
+                "created": f"{a.created_at.astimezone(zone):%d.%m.%Y %H:%M}",
+                "due": f"{a.resolution_due_at.astimezone(zone):%d.%m.%Y}" if a.resolution_due_at else "",
+                "overdue": is_overdue(a, now),
+            }
+            for a in found
+        ]
+        filters = {
+            "stage": stage or "",
+            "category": query.get("category", ""),
+            "department": query.get("department", ""),
+            "overdue": bool(query.get("overdue")),
+            "q": query.get("q", ""),
+            "start": first.isoformat() if first else "",
+            "end": last.isoformat() if last else "",
+        }
+        return self._page(
+            "appeals.html",
+            visitor,
+            appeals=rows,
+            limit=LIST_LIMIT,
+            filters=filters,
+            stages=[(s.value, self._texts(STAGE_TEXTS[s])) for s in AppealStage],
+            categories=list(self._policy.categories),
+            departments=visitor.departments or list(self._policy.departments),
+        )
+
+    async def appeal(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        appeal = await self._visible(request.match_info["number"], visitor, uow)
+        if appeal is None:
+            return self._page("message.html", visitor, status=404, heading="Нет такого обращения",
+                              text="Обращения с таким номером нет, или оно не вашего отдела.")  # fmt: skip
+        zone = self._policy.calendar.timezone
+
+        def when(moment: datetime | None) -> str:
+            return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}" if moment else "—"
+
+        history = []
+        for event in appeal.events:
+            if is_note(event):
+                what = f"{'сообщение жителю' if event.visible_to_resident else 'заметка'}: {event.comment}"
+            elif event.department:
+                what = f"передано: {event.department}" + (f" ({event.comment})" if event.comment else "")
+            else:
+                what = self._texts(STAGE_TEXTS[AppealStage(event.to_stage)]) + (
+                    f": {event.comment}" if event.comment else ""
+                )
+            history.append({"at": when(event.created_at), "actor": event.actor, "what": what})
+        ratings = await uow.ratings.all_of(appeal.id)
+        card = {
+            "number": appeal.number,
+            "stage": self._texts(STAGE_TEXTS[AppealStage(appeal.stage)]),
+            "category": appeal.category,
+            "department": appeal.department,
+            "description": appeal.description,
+            "address": appeal.address,
+            "map": f"https://yandex.ru/maps/?pt={appeal.longitude},{appeal.latitude}&z=17&l=map"
+            if appeal.latitude is not None and appeal.longitude is not None
+            else None,
+            "phone": appeal.phone if visitor.member.role in SEES_PHONES else None,
+            "created": when(appeal.created_at),
+            "first_due": when(appeal.first_response_due_at),
+            "resolution_due": when(appeal.resolution_due_at),
+            "photos": [photo.media_path for photo in appeal.attachments if photo.media_path],
+            "answer": appeal.answer_text,
+            "ratings": [f"{r.score}" + (f" — {r.comment}" if r.comment else "") for r in ratings],
+            "history": history,
+        }
+        return self._page("appeal.html", visitor, a=card)
+
+    async def media(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        relative = request.match_info["path"]
+        allowed = await uow.appeals.media_visible(relative, visitor.departments)
+        file = self._store.path(relative) if self._store is not None and allowed else None
+        if file is None:
+            return self._page("message.html", visitor, status=404, heading="Нет такого фото", text="")
+        return web.FileResponse(file, headers={"Cache-Control": "private, max-age=3600"})
+
+    async def export(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
+        start, end, first, last = self._period(request)
+        appeals = await uow.appeals.opened_between(start, end)
+        if visitor.departments is not None:
+            appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
+        table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock())
+        kind = request.match_info["kind"]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"appeals.{kind}"
+            if kind == "csv":
+                await asyncio.to_thread(export.write_csv, table, path)
+            else:
+                await asyncio.to_thread(export.write_xlsx, table, path, self._texts("export.sheet"))
+            body = path.read_bytes()
+        name = f"appeals-{first:%Y%m%d}-{last:%Y%m%d}.{kind}"
+        content_type = (
+            "text/csv" if kind == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        return web.Response(body=body, content_type=content_type,
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+
+    # Helpers
+
+    async def _visible(self, typed: str, visitor: Visitor, uow: UnitOfWork) -> Appeal | None:
+        number = typed_number(typed, year=self._clock().year) or typed
+        appeal = await uow.appeals.by_number(number)
+        if appeal is None or (visitor.departments is not None and appeal.department not in visitor.departments):
+            return None
+        return appeal
+
+    def _period(self, request: web.Request) -> tuple[datetime, datetime, date, date]:
+        zone = self._policy.calendar.timezone
+        try:
+            last = date.fromisoformat(request.query["to"]) if request.query.get("to") else datetime.now(zone).date()
+            first = (
+                date.fromisoformat(request.query["from"]) if request.query.get("from") else last - timedelta(days=89)
+            )
+        except ValueError:
+            last, first = datetime.now(zone).date(), datetime.now(zone).date() - timedelta(days=89)
+        return (datetime.combine(first, time.min, zone), datetime.combine(last + timedelta(days=1), time.min, zone),
+                first, last)  # fmt: skip
+
+    def _page(self, template: str, visitor: Visitor | None, status: int = 200, **values: Any) -> web.Response:
+        html = self._templates.get_template(template).render(
+            authority=self._authority,
+            member=visitor.member if visitor else None,
+            csrf=visitor.csrf if visitor else "",
+            **values,
+        )
+        return web.Response(text=html, content_type="text/html", status=status,
+                            headers={"X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'self'; "
+                                     "style-src 'self' 'unsafe-inline'; img-src 'self' data:"})  # fmt: skip
+
+
+def _ranked(row: Row) -> dict[str, str]:
+    def share(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0%}"
+
+    return {
+        "group": row.group,
+        "opened": str(row.opened),
+        "first": share(row.first_response_in_time),
+        "answered": share(row.answered_in_time),
+        "rating": "—" if row.average_rating is None else f"{row.average_rating:.1f}",
+    }
+
+
+def charts(appeals: list[Appeal], by_department: list[Row], policy: AppealPolicy) -> list[str]:
+    """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet)."""
+    config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
+              "legend_at_bottom": True, "truncate_legend": 40}  # fmt: skip
+    zone = policy.calendar.timezone
+    weeks = sorted({(a.created_at.astimezone(zone).date() - timedelta(days=a.created_at.astimezone(zone).weekday()))
+                    for a in appeals})  # fmt: skip
+    per_week: dict[str, Counter[date]] = defaultdict(Counter)
+    for a in appeals:
+        local = a.created_at.astimezone(zone).date()
+        per_week[a.category][local - timedelta(days=local.weekday())] += 1
+    weekly = pygal.StackedBar(title="Обращения по темам и неделям", x_label_rotation=30, **config)
+    weekly.x_labels = [f"{week:%d.%m}" for week in weeks]
+    for category, counts in sorted(per_week.items()):
+        weekly.add(category, [counts.get(week, 0) for week in weeks])
+
+    departments = [row for row in by_department[:-1]]
+    first = pygal.Bar(title=f"Первый ответ, медиана рабочих часов (обещание — {policy.first_response_hours:g} ч)",
+                      x_label_rotation=30, **config)  # fmt: skip
+    first.x_labels = [row.group for row in departments]
+    first.add("медиана, ч", [row.first_response_median or 0 for row in departments])
+    first.add("обещание, ч", [policy.first_response_hours for _ in departments])
+
+    in_time = pygal.HorizontalBar(title=f"Рассмотрено в срок ({policy.resolution_days} дней), доля", **config)
+    for row in departments:
+        in_time.add(row.group, [round((row.answered_in_time or 0) * 100)])
+
+    ratings = pygal.StackedBar(title="Оценки жителей по отделам", x_label_rotation=30, **config)
+    ratings.x_labels = [row.group for row in departments]
+    scores: dict[str, Counter[int]] = defaultdict(Counter)
+    for a in appeals:
+        for rating in a.ratings:
+            scores[a.department][rating.score] += 1
+    for score in range(1, 6):
+        ratings.add(str(score), [scores[row.group].get(score, 0) for row in departments])
+    return [chart.render(is_unicode=True) for chart in (weekly, first, in_time, ratings)]

@@ -1,0 +1,143 @@
+"""The managers' dashboard over real HTTP: a one-time sign-in link, charts drawn on the server, the list with
+filters, a card with its photo, an export read back; roles decide what is seen; no session, no page."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import openpyxl
+import pytest
+
+from bot.app import Application
+from bot.config import Config, WebSettings, load_config
+from bot.dashboard import Dashboard, sign_in_link
+from bot.media import MediaStore
+from bot.services.appeals import AppealDraft, open_appeal
+from bot.web import WebServer
+from storage.models import AppealAttachment
+from storage.uow import UnitOfWork
+from tests.conftest import stored_resident, write_config
+
+OLGA, PETR = 3001, 3003
+ROSTER = f"""
+[staff]
+[[staff.members]]
+telegram_id = {OLGA}
+name = "Ольга Смирнова"
+role = "operator"
+[[staff.members]]
+telegram_id = {PETR}
+name = "Пётр Иванов"
+role = "department"
+departments = ["Дорожное хозяйство"]
+"""
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return load_config(write_config(tmp_path, database_url, ROSTER), environ={})
+
+
+@pytest.fixture
+async def site(app: Application, tmp_path: Path) -> AsyncIterator[tuple[str, MediaStore]]:
+    store = MediaStore(tmp_path / "media", 1_000_000)
+    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store)
+    web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
+    await web.start()
+    yield f"http://127.0.0.1:{web.port}", store
+    await web.stop()
+
+
+async def seed(app: Application, store: MediaStore) -> dict[str, str]:
+    numbers = {}
+    async with UnitOfWork(app.sessions) as uow:
+        resident = await stored_resident(uow, "telegram", "42")
+        for key, category, text in (("lift", "ЖКХ", "Не работает лифт в подъезде 2"),
+                                    ("pit", "Дороги", "Яма на дороге у дома 5")):  # fmt: skip
+            draft = AppealDraft(category, text, phone="+79120000000", latitude=55.75, longitude=37.61)
+            appeal = await open_appeal(uow, app.services.appeals, resident, "telegram", draft, app.services.clock())
+            numbers[key] = appeal.number
+        appeal.attachments.append(
+            AppealAttachment(platform="telegram", platform_file_id="x", media_path=store.keep(PNG))
+        )
+        await uow.commit()
+    return numbers
+
+
+async def signed_in(base: str, link: str) -> aiohttp.ClientSession:
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with http.get(link.replace("http://127.0.0.1:8080", base)) as response:
+        assert response.status == 200
+        assert str(response.url).endswith("/dashboard/")
+    return http
+
+
+async def test_an_operator_sees_everything_and_a_department_its_own(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, store = site
+    numbers = await seed(app, store)
+    async with aiohttp.ClientSession() as stranger, stranger.get(f"{base}/dashboard/") as response:
+        assert response.status == 401
+    link = await sign_in_link(app.sessions, OLGA, "http://127.0.0.1:8080")
+    olga = await signed_in(base, link)
+    try:
+        async with olga.get(f"{base}/dashboard/") as response:
+            page = await response.text()
+        assert page.count("<svg") == 4  # the charts, drawn on the server
+        assert "Ольга Смирнова" in page
+        async with aiohttp.ClientSession() as reuse, reuse.get(link.replace("http://127.0.0.1:8080", base)) as response:
+            assert response.status == 403  # a link opens one session
+        async with olga.get(f"{base}/dashboard/appeals", params={"category": "ЖКХ"}) as response:
+            listed = await response.text()
+        assert numbers["lift"] in listed
+        assert numbers["pit"] not in listed
+        async with olga.get(f"{base}/dashboard/appeals", params={"q": "яма"}) as response:
+            assert numbers["pit"] in await response.text()
+        async with olga.get(f"{base}/dashboard/appeals/{numbers['pit']}") as response:
+            card = await response.text()
+        assert "Яма на дороге у дома 5" in card
+        assert "+79120000000" in card  # an operator calls residents back
+        photo = re.search(r'src="/dashboard/media/([^"]+)"', card)
+        assert photo is not None
+        async with olga.get(f"{base}/dashboard/media/{photo.group(1)}") as response:
+            assert await response.read() == PNG
+        async with (
+            aiohttp.ClientSession() as stranger,
+            stranger.get(f"{base}/dashboard/media/{photo.group(1)}") as response,
+        ):
+            assert response.status == 401
+        async with olga.get(f"{base}/dashboard/export.xlsx") as response:
+            book = openpyxl.load_workbook(io.BytesIO(await response.read()))
+        sheet = book.active
+        assert sheet is not None
+        assert sorted(row[0].value for row in sheet.iter_rows(min_row=2)) == sorted(numbers.values())
+
+        async with olga.post(f"{base}/dashboard/logout", data={"csrf": "forged"}) as response:
+            assert response.status == 403
+        csrf = re.search(r'name="csrf" value="([^"]+)"', card)
+        assert csrf is not None
+        async with olga.post(f"{base}/dashboard/logout", data={"csrf": csrf.group(1)}) as response:
+            assert response.status == 200
+        async with olga.get(f"{base}/dashboard/") as response:
+            assert response.status == 401  # the session is over
+    finally:
+        await olga.close()
+
+    petr = await signed_in(base, await sign_in_link(app.sessions, PETR, "http://127.0.0.1:8080"))
+    try:
+        async with petr.get(f"{base}/dashboard/appeals") as response:
+            listed = await response.text()
+        assert numbers["pit"] in listed
+        assert numbers["lift"] not in listed  # another department's
+        async with petr.get(f"{base}/dashboard/appeals/{numbers['lift']}") as response:
+            assert response.status == 404
+        async with petr.get(f"{base}/dashboard/appeals/{numbers['pit']}") as response:
+            assert "+79120000000" not in await response.text()  # no phones for a department's staff
+    finally:
+        await petr.close()
