@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import tempfile
 from collections import Counter, defaultdict
@@ -41,6 +42,12 @@ FAIR_RANK = 5  # appeals a department needs in the period to be ranked
 LIST_LIMIT = 500
 CONSOLE_ADMIN = StaffMember(telegram_id=1, name="Администратор (консоль)", role="admin")  # no roster configured
 SEES_PHONES = frozenset({"operator", "manager", "admin"})
+
+
+SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL)
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("bot", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+)
 
 
 def _hash(secret: str) -> str:
@@ -88,9 +95,7 @@ class Dashboard:
         self._authority = authority
         self._store = store
         self._clock = clock
-        self._templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("bot", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
-        )
+        self._templates = TEMPLATES
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -162,37 +167,8 @@ class Dashboard:
 
     async def overview(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         start, end, first, last = self._period(request)
-        appeals = await uow.appeals.opened_between(start, end)
-        if visitor.departments is not None:
-            appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
-        _, by_department = build(appeals, self._policy.calendar)
-        ranked = sorted(
-            (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
-            key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
-        )
-        misses = await uow.unmatched.most_frequent(since=start, limit=10)
-        uses = await uow.faq_uses.per_item(start)
-        unhelpful = sorted(
-            (use for use in uses if use.helpful + use.unhelpful >= 3),
-            key=lambda use: use.helpful / (use.helpful + use.unhelpful),
-        )[:5]
-        return self._page(
-            "overview.html",
-            visitor,
-            period=f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
-            start=first.isoformat(),
-            end=last.isoformat(),
-            total=len(appeals),
-            first_hours=f"{self._policy.first_response_hours:g}",
-            resolution_days=self._policy.resolution_days,
-            charts=charts(appeals, by_department, self._policy),
-            minimum=FAIR_RANK,
-            ranking=[_ranked(row) for row in ranked],
-            misses=misses,
-            unhelpful=[
-                f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful
-            ],
-        )
+        values = await overview_values(uow, self._policy, (start, end, first, last), visitor.departments)
+        return self._page("overview.html", visitor, **values)
 
     async def appeals(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         query = request.query
@@ -350,6 +326,43 @@ class Dashboard:
                                      "style-src 'self' 'unsafe-inline'; img-src 'self' data:"})  # fmt: skip
 
 
+async def overview_values(
+    uow: UnitOfWork, policy: AppealPolicy, period: tuple[datetime, datetime, date, date], departments: list[str] | None
+) -> dict[str, Any]:
+    """What the overview shows for a period (and departments; None: all)."""
+    start, end, first, last = period
+    appeals = await uow.appeals.opened_between(start, end)
+    if departments is not None:
+        appeals = [appeal for appeal in appeals if appeal.department in departments]
+    _, by_department = build(appeals, policy.calendar)
+    ranked = sorted(
+        (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
+        key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
+    )
+    misses = await uow.unmatched.most_frequent(since=start, limit=10)
+    uses = [use for use in await uow.faq_uses.per_item(start) if use.helpful + use.unhelpful >= 3]
+    unhelpful = sorted(uses, key=lambda use: use.helpful / (use.helpful + use.unhelpful))[:5]
+    return {
+        "period": f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "total": len(appeals),
+        "first_hours": f"{policy.first_response_hours:g}",
+        "resolution_days": policy.resolution_days,
+        "charts": charts(appeals, by_department, policy),
+        "minimum": FAIR_RANK,
+        "ranking": [_ranked(row) for row in ranked],
+        "misses": misses,
+        "unhelpful": [f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful],
+    }
+
+
+def report_page(authority: str, values: dict[str, Any]) -> str:
+    """The overview as one self-contained page (styles and charts inside), to send by mail."""
+    template = TEMPLATES.get_template("overview.html")
+    return template.render(authority=authority, member=None, csrf="", standalone=True, **values)
+
+
 def _ranked(row: Row) -> dict[str, str]:
     def share(value: float | None) -> str:
         return "—" if value is None else f"{value:.0%}"
@@ -398,4 +411,6 @@ def charts(appeals: list[Appeal], by_department: list[Row], policy: AppealPolicy
             scores[a.department][rating.score] += 1
     for score in range(1, 6):
         ratings.add(str(score), [scores[row.group].get(score, 0) for row in departments])
-    return [chart.render(is_unicode=True) for chart in (weekly, first, in_time, ratings)]
+    # pygal still embeds a script with its tooltips' settings: without its JavaScript (none is loaded) it is dead
+    # weight, and the pages allow no script.
+    return [SCRIPT.sub("", chart.render(is_unicode=True)) for chart in (weekly, first, in_time, ratings)]

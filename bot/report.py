@@ -33,6 +33,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     report.add_argument("--csv", type=Path, default=None, help="also write every appeal of the period to FILE")
     report.add_argument("--xlsx", type=Path, default=None, help="also write every appeal of the period to FILE")
+    report.add_argument("--html", type=Path, default=None, help="also write the dashboard's overview to FILE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +107,28 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
             by_category, by_department = build(appeals, policy.calendar)
             texts = load_texts(config)
             table = export.rows(appeals, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
+            page = await overview_page(config, uow, (start, end, start_day, end_day)) if args.html else ""
     finally:
         await engine.dispose()
     if args.csv:
         await asyncio.to_thread(export.write_csv, table, args.csv)
     if args.xlsx:
         await asyncio.to_thread(export.write_xlsx, table, args.xlsx, texts("export.sheet"))
+    if args.html:
+        await asyncio.to_thread(args.html.write_text, page, encoding="utf-8")
     print(f"Appeals opened {start_day:%d.%m.%Y}-{end_day:%d.%m.%Y}; first response in working hours.")
     for title, rows in (("category", by_category), ("department", by_department)):
         print()
         print(render(title, rows))
     return 0
+
+
+async def overview_page(config: Config, uow: UnitOfWork, period: tuple[datetime, datetime, date, date]) -> str:
+    """The dashboard's overview of the period, as one page."""
+    from bot.dashboard import overview_values, report_page
+
+    values = await overview_values(uow, appeal_policy(config), period, None)
+    return report_page(config.settings.bot.authority, values)
 
 
 def render(title: str, rows: Iterable[Row]) -> str:

@@ -306,11 +306,17 @@ async def test_the_appeals_of_a_period_export_to_csv_and_xlsx(
     await chat.say("5")
     config_path = app.config.base_dir / "bot.toml"
     csv_file, xlsx_file = app.config.base_dir / "appeals.csv", app.config.base_dir / "appeals.xlsx"
+    html_file = app.config.base_dir / "report.html"
     result = await run_bot_beside(
         "--config", str(config_path), "report", "--from", "2026-11-01", "--to", "2026-11-30",
-        "--csv", str(csv_file), "--xlsx", str(xlsx_file),
+        "--csv", str(csv_file), "--xlsx", str(xlsx_file), "--html", str(html_file),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    page = html_file.read_text(encoding="utf-8")
+    assert page.count("<svg") == 4  # the dashboard's charts, in one page to send by mail
+    assert "Обзор за 01.11.2026–30.11.2026" in page
+    assert "<script" not in page
+    assert "src=" not in page  # nothing to fetch: self-contained
     with csv_file.open(encoding="utf-8-sig", newline="") as file:
         heading, row = list(csv.reader(file, delimiter=";"))
     values = dict(zip(heading, row, strict=True))
