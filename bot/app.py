@@ -72,6 +72,7 @@ class Application:
             limits=settings.appeals,
             roster=Roster(settings.staff.members),
             canned=CannedAnswers(config.answers_path, settings.appeals.categories),
+            web_url=settings.web.base_url,
             staff=settings.staff,
             clock=clock,
         )

@@ -322,7 +322,7 @@ async def console_chat(config: Config, user: str | None, dashboard: bool = False
     app = await Application.start(config)
     server = await serve_web(app, {}) if dashboard else None
     if server is not None:
-        from bot.dashboard import sign_in_link
+        from bot.services.sign_in import sign_in_link
 
         link = await sign_in_link(app.sessions, staff_member_for_link(config), f"http://127.0.0.1:{server.port}")
         print(f"Панель для сотрудников (вход по одноразовой ссылке, 15 минут):\n{link}\n", flush=True)

@@ -374,6 +374,13 @@ class WebSettings(_Section):
 
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (it is logged)
+    # The address staff open the dashboard at, for sign-in links (default: this machine, host and port above).
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
 
 class Settings(_Section):

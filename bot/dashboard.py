@@ -5,7 +5,6 @@ are answered, the list of appeals with filters, each appeal's card, exports. Sta
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import secrets
 import tempfile
@@ -29,14 +28,14 @@ from bot.report import Row, build
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
 from bot.services.notices import STAGE_TEXTS
+from bot.services.sign_in import digest
 from bot.services.staff import Roster
 from bot.texts import Texts
-from storage.models import Appeal, WebLogin, WebSession, utcnow
+from storage.models import Appeal, WebSession, utcnow
 from storage.uow import UnitOfWork
 
 PREFIX = "/dashboard"
 COOKIE = "priemnaya_session"
-LINK_LIFETIME = timedelta(minutes=15)
 SESSION_LIFETIME = timedelta(hours=12)
 FAIR_RANK = 5  # appeals a department needs in the period to be ranked
 LIST_LIMIT = 500
@@ -48,19 +47,6 @@ SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL)
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("bot", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-async def sign_in_link(sessions: async_sessionmaker[AsyncSession], member_id: int, base_url: str) -> str:
-    """A one-time link that opens a session for the staff member, valid for a quarter of an hour."""
-    token = secrets.token_urlsafe(32)
-    async with UnitOfWork(sessions) as uow:
-        uow.web.add(WebLogin(token_hash=_hash(token), member_id=member_id, expires_at=utcnow() + LINK_LIFETIME))
-        await uow.commit()
-    return f"{base_url.rstrip('/')}{PREFIX}/login?token={token}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +105,7 @@ class Dashboard:
     async def login(self, request: web.Request) -> web.StreamResponse:
         token = request.query.get("token", "")
         async with UnitOfWork(self._sessions) as uow:
-            member_id = await uow.web.use_link(_hash(token), self._clock()) if token else None
+            member_id = await uow.web.use_link(digest(token), self._clock()) if token else None
             member = None if member_id is None else self._member(member_id)
             if member is None:
                 await uow.commit()
@@ -127,7 +113,7 @@ class Dashboard:
                                   text="Ссылка устарела, уже использована или неверна. Получите новую: "
                                        "python -m bot dashboard link --member ВАШ_TELEGRAM_ID")  # fmt: skip
             session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-            uow.web.add(WebSession(session_hash=_hash(session), member_id=member.telegram_id, csrf=csrf,
+            uow.web.add(WebSession(session_hash=digest(session), member_id=member.telegram_id, csrf=csrf,
                                    expires_at=self._clock() + SESSION_LIFETIME))  # fmt: skip
             await uow.commit()
         response = web.Response(status=303, headers={"Location": f"{PREFIX}/"})
@@ -141,7 +127,7 @@ class Dashboard:
         async def checked(request: web.Request) -> web.StreamResponse:
             cookie = request.cookies.get(COOKIE, "")
             async with UnitOfWork(self._sessions) as uow:
-                session = await uow.web.session(_hash(cookie), self._clock()) if cookie else None
+                session = await uow.web.session(digest(cookie), self._clock()) if cookie else None
                 member = None if session is None else self._member(session.member_id)
                 if session is None or member is None:
                     return self._page("message.html", None, status=401, heading="Нужно войти",
@@ -157,7 +143,7 @@ class Dashboard:
         return checked
 
     async def logout(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
-        await uow.web.end(_hash(request.cookies.get(COOKIE, "")))
+        await uow.web.end(digest(request.cookies.get(COOKIE, "")))
         await uow.commit()
         response = self._page("message.html", None, heading="Вы вышли", text="Сессия завершена.")
         response.del_cookie(COOKIE, path=PREFIX)

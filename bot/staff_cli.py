@@ -42,7 +42,8 @@ def add_dashboard_commands(commands: argparse._SubParsersAction[argparse.Argumen
 
 
 async def dashboard_command(args: argparse.Namespace, config: Config) -> int:
-    from bot.dashboard import CONSOLE_ADMIN, sign_in_link
+    from bot.dashboard import CONSOLE_ADMIN
+    from bot.services.sign_in import sign_in_link
 
     members = {member.telegram_id: member for member in config.settings.staff.members}
     if members and args.member not in members:
@@ -50,8 +51,7 @@ async def dashboard_command(args: argparse.Namespace, config: Config) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_REFUSED
     member_id = args.member if members else CONSOLE_ADMIN.telegram_id
-    web = config.settings.web
-    base = args.base or f"http://{'127.0.0.1' if web.host in ('0.0.0.0', '::') else web.host}:{web.port}"
+    base = args.base or config.settings.web.base_url
     engine = create_database_engine(config)
     try:
         await upgrade(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bot.core.context import StaffContext
+from bot.core.context import Context, StaffContext
 from bot.core.layout import shorten
 from bot.core.routing import Router
 from bot.core.types import Button
@@ -20,6 +20,7 @@ from bot.services.appeals import (
     route_appeal,
 )
 from bot.services.notices import OPEN_APPEAL
+from bot.services.sign_in import new_link
 from bot.services.staff import CANNED, EXTEND, MOVE, REASONS, ROUTE, reasons_for
 from storage.models import Appeal
 
@@ -54,6 +55,18 @@ async def actor(ctx: StaffContext, number: str) -> str | None:
 def reasons(ctx: StaffContext, stage: AppealStage) -> list[str]:
     staff = ctx.services.staff
     return reasons_for(stage, staff.reject_reasons, staff.redirect_reasons)
+
+
+@router.command("dashboard")
+async def dashboard_link(ctx: Context) -> None:
+    """A staff member of the roster, writing /dashboard in their private chat with the bot, gets a one-time
+    sign-in link; anyone else gets what an unknown command gets."""
+    member = ctx.services.roster.member(ctx.incoming.platform.value, ctx.incoming.user_id)
+    if member is None:
+        ctx.answer(ctx.texts("errors.unknown_command"))
+        return
+    link = new_link(ctx.uow, member.telegram_id, ctx.services.web_url)
+    ctx.answer(ctx.texts("desk.dashboard_link", link=link))
 
 
 @router.staff_button(MOVE)

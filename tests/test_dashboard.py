@@ -14,9 +14,11 @@ import pytest
 
 from bot.app import Application
 from bot.config import Config, WebSettings, load_config
-from bot.dashboard import Dashboard, sign_in_link
+from bot.core.types import Incoming, Platform
+from bot.dashboard import Dashboard
 from bot.media import MediaStore
 from bot.services.appeals import AppealDraft, open_appeal
+from bot.services.sign_in import sign_in_link
 from bot.web import WebServer
 from storage.models import AppealAttachment
 from storage.uow import UnitOfWork
@@ -141,3 +143,20 @@ async def test_an_operator_sees_everything_and_a_department_its_own(
             assert "+79120000000" not in await response.text()  # no phones for a department's staff
     finally:
         await petr.close()
+
+
+async def test_a_staff_member_asks_the_bot_for_a_link_in_telegram(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, _ = site
+    [reply] = await app.dispatcher.feed(
+        Incoming(platform=Platform.TELEGRAM, user_id=str(OLGA), chat_id=str(OLGA), text="/dashboard")
+    )
+    link = re.search(r"http://\S+", reply.text)
+    assert link is not None
+    olga = await signed_in(base, link.group(0))
+    await olga.close()
+    [refused] = await app.dispatcher.feed(
+        Incoming(platform=Platform.TELEGRAM, user_id="5", chat_id="5", text="/dashboard")
+    )
+    assert "http" not in refused.text  # an outsider learns nothing

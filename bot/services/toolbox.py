@@ -29,3 +29,4 @@ class Services:
     canned: CannedAnswers = field(default_factory=CannedAnswers)  # none, unless the app names the folder
     staff: StaffSettings = field(default_factory=StaffSettings)
     clock: Callable[[], datetime] = utcnow
+    web_url: str = "http://127.0.0.1:8080"  # where staff open the dashboard (sign-in links)
