@@ -248,7 +248,7 @@ class Dashboard:
             "ratings": [f"{r.score}" + (f" — {r.comment}" if r.comment else "") for r in ratings],
             "history": history,
         }
-        return self._page("appeal.html", visitor, a=card)
+        return self._page("appeal_card.html", visitor, a=card)
 
     async def media(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         relative = request.match_info["path"]

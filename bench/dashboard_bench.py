@@ -1,0 +1,163 @@
+"""Benchmark: the dashboard's pages and exports with many appeals on PostgreSQL; the 95th percentile per page.
+
+Usage: .venv/bin/python bench/dashboard_bench.py [--appeals 100000] [--requests 20] [--postgres URL]
+
+Creates a database of its own on the PostgreSQL server (default: the one at 127.0.0.1:5432, as the tests use),
+seeds `--appeals` appeals over the last 90 days (topics, departments, stages, first responses, answers, ratings,
+a creation event and a move each), serves the real dashboard on 127.0.0.1 and times `--requests` requests of each
+page over HTTP with a signed-in session: the overview of 90 days, the list (a department and a stage), a text
+search, one card, the XLSX export of a week. Drops the database at the end. Target: p95 under 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import appeal_policy, load_texts
+from bot.config import load_config
+from bot.dashboard import Dashboard
+from bot.services.sign_in import sign_in_link
+from bot.services.staff import Roster
+from bot.web import WebServer
+from storage.db import create_engine, session_factory, upgrade
+from storage.models import Appeal, AppealEvent, Rating, Resident, utcnow
+
+STAGES = ["new", "accepted", "in_progress", "answered", "closed", "rejected"]
+WORDS = "яма лифт отопление мусор фонарь снег дерево собаки крыша вода автобус светофор парк площадка".split()
+
+
+async def seed(url: str, count: int) -> None:
+    engine = create_engine(url, pool_size=2)
+    await upgrade(engine)
+    config = load_config(Path("bot.toml"), environ={})
+    categories = config.settings.appeals.categories
+    now = utcnow()
+    rng = random.Random(7)
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(Resident), [{"platform": "telegram", "platform_user_id": str(n)} for n in range(1, 5001)]
+        )
+    batch = 5000
+    for start in range(0, count, batch):
+        appeals, events, ratings = [], [], []
+        for n in range(start, min(count, start + batch)):
+            category = rng.choice(list(categories))
+            created = now - timedelta(minutes=rng.randrange(90 * 24 * 60))
+            stage = rng.choice(STAGES)
+            responded = created + timedelta(hours=rng.uniform(0.5, 20)) if stage != "new" else None
+            answered = created + timedelta(days=rng.uniform(1, 35)) if stage in ("answered", "closed") else None
+            appeals.append(
+                {
+                    "id": n + 1,
+                    "number": f"А-2026-{n + 1:06d}",
+                    "resident_id": rng.randrange(1, 5001),
+                    "category": category,
+                    "department": categories[category],
+                    "stage": stage,
+                    "description": f"{rng.choice(WORDS)} {rng.choice(WORDS)} у дома {rng.randrange(1, 200)}",
+                    "created_at": created,
+                    "updated_at": answered or responded or created,
+                    "first_response_due_at": created + timedelta(hours=8),
+                    "resolution_due_at": created + timedelta(days=30),
+                    "first_response_at": responded,
+                    "answered_at": answered,
+                    "closed_at": answered if stage == "closed" else None,
+                }
+            )
+            events.append({"appeal_id": n + 1, "actor": "resident", "to_stage": "new", "created_at": created})
+            if responded is not None:
+                events.append({"appeal_id": n + 1, "actor": "staff:bench", "from_stage": "new", "to_stage": stage,
+                               "created_at": responded})  # fmt: skip
+            if stage == "closed":
+                ratings.append({"appeal_id": n + 1, "score": rng.randint(1, 5), "created_at": answered})
+        async with engine.begin() as connection:
+            await connection.execute(insert(Appeal), appeals)
+            await connection.execute(insert(AppealEvent), events)
+            if ratings:
+                await connection.execute(insert(Rating), ratings)
+    await engine.dispose()
+
+
+async def measure(url: str, requests: int) -> dict[str, list[float]]:
+    config = load_config(Path("bot.toml"), environ={})
+    engine = create_engine(url, pool_size=5)
+    sessions = session_factory(engine)
+    roster = Roster([])
+    dashboard = Dashboard(sessions, load_texts(config), appeal_policy(config), roster, "Бенчмарк")
+    from bot.config import WebSettings
+
+    server = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    timings: dict[str, list[float]] = {}
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            link = await sign_in_link(sessions, 1, base)
+            async with http.get(link) as response:
+                assert response.status == 200, response.status
+            week_ago = (utcnow() - timedelta(days=7)).date().isoformat()
+            pages = {
+                "overview, 90 days": "/dashboard/",
+                "list: a department, a stage": "/dashboard/appeals?department=Отдел ЖКХ&stage=in_progress",
+                "search: text": "/dashboard/appeals?q=лифт у дома 17",
+                "card": "/dashboard/appeals/А-2026-000777",
+                "export XLSX, a week": f"/dashboard/export.xlsx?from={week_ago}",
+            }
+            for name, path in pages.items():
+                timings[name] = []
+                for _ in range(requests):
+                    started = time.perf_counter()
+                    async with http.get(base + path) as response:
+                        await response.read()
+                        assert response.status == 200, (name, response.status)
+                    timings[name].append((time.perf_counter() - started) * 1000)
+    finally:
+        await server.stop()
+        await engine.dispose()
+    return timings
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appeals", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    server = make_url(args.postgres)
+    name = f"priemnaya_bench_{uuid.uuid4().hex[:8]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        started = time.perf_counter()
+        await seed(url, args.appeals)
+        print(f"seeded {args.appeals:,} appeals in {time.perf_counter() - started:.0f} s")
+        timings = await measure(url, args.requests)
+    finally:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+    print(f"{'page':<30} {'median ms':>10} {'p95 ms':>8}  (target p95 300 ms)")
+    for page, values in timings.items():
+        ordered = sorted(values)
+        p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+        print(f"{page:<30} {statistics.median(ordered):>10.0f} {p95:>8.0f}  {'met' if p95 < 300 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
