@@ -91,7 +91,7 @@ async def test_an_operator_sees_everything_and_a_department_its_own(
     try:
         async with olga.get(f"{base}/dashboard/") as response:
             page = await response.text()
-        assert page.count("<svg") == 4  # the charts, drawn on the server
+        assert page.count("<svg") == 5  # the charts, drawn on the server
         assert "Ольга Смирнова" in page
         async with aiohttp.ClientSession() as reuse, reuse.get(link.replace("http://127.0.0.1:8080", base)) as response:
             assert response.status == 403  # a link opens one session

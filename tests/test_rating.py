@@ -313,7 +313,7 @@ async def test_the_appeals_of_a_period_export_to_csv_and_xlsx(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     page = html_file.read_text(encoding="utf-8")
-    assert page.count("<svg") == 4  # the dashboard's charts, in one page to send by mail
+    assert page.count("<svg") == 5  # the dashboard's charts, in one page to send by mail
     assert "Обзор за 01.11.2026–30.11.2026" in page
     assert "<script" not in page
     assert "src=" not in page  # nothing to fetch: self-contained
