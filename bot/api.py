@@ -146,7 +146,7 @@ class Api:
 
     async def stats(self, request: web.Request, uow: UnitOfWork, actor: str) -> web.Response:
         start, end = _period(request.query.get("from"), request.query.get("to"), self._policy)
-        by_category, by_department = build(await uow.appeals.opened_between(start, end), self._policy.calendar)
+        by_category, by_department = build(await uow.appeals.figures_between(start, end), self._policy.calendar)
         return web.json_response(
             {"from": start.isoformat(), "to": end.isoformat(), "by_category": [_row(r) for r in by_category],
              "by_department": [_row(r) for r in by_department]}

@@ -33,6 +33,7 @@ from bot.services.sign_in import digest
 from bot.services.staff import Roster
 from bot.texts import Texts
 from storage.models import Appeal, WebSession, utcnow
+from storage.repositories import AppealFigures
 from storage.uow import UnitOfWork
 
 PREFIX = "/dashboard"
@@ -318,9 +319,7 @@ async def overview_values(
 ) -> dict[str, Any]:
     """What the overview shows for a period (and departments; None: all)."""
     start, end, first, last = period
-    appeals = await uow.appeals.opened_between(start, end)
-    if departments is not None:
-        appeals = [appeal for appeal in appeals if appeal.department in departments]
+    appeals = await uow.appeals.figures_between(start, end, departments)
     _, by_department = build(appeals, policy.calendar)
     ranked = sorted(
         (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
@@ -363,7 +362,7 @@ def _ranked(row: Row) -> dict[str, str]:
     }
 
 
-def charts(appeals: list[Appeal], by_department: list[Row], policy: AppealPolicy) -> list[str]:
+def charts(appeals: list[AppealFigures], by_department: list[Row], policy: AppealPolicy) -> list[str]:
     """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet)."""
     config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
               "legend_at_bottom": True, "truncate_legend": 40}  # fmt: skip
@@ -405,8 +404,8 @@ def charts(appeals: list[Appeal], by_department: list[Row], policy: AppealPolicy
     ratings.x_labels = [row.group for row in departments]
     scores: dict[str, Counter[int]] = defaultdict(Counter)
     for a in appeals:
-        for rating in a.ratings:
-            scores[a.department][rating.score] += 1
+        for score in a.scores:
+            scores[a.department][score] += 1
     for score in range(1, 6):
         ratings.add(str(score), [scores[row.group].get(score, 0) for row in departments])
     # pygal still embeds a script with its tooltips' settings: without its JavaScript (none is loaded) it is dead

@@ -41,6 +41,10 @@ class WorkingCalendar:
     country_calendar: str | None = None
     # The country calendar's (days off, working days) by year, filled in on first use of a year.
     _years: dict[int, _Year] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Each day's working period in UTC, or None for a day off, worked out once (reports ask for thousands).
+    _days: dict[date, tuple[datetime, datetime] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.work_days or not self.work_days <= set(range(1, 8)):
@@ -127,10 +131,12 @@ class WorkingCalendar:
         since = _require_aware(since).astimezone(UTC)
         day = since.astimezone(self.timezone).date()
         while True:
-            if self.is_working_day(day):
-                begin, end = self._period(day)
-                if end > since:
-                    yield max(begin, since), end
+            if day in self._days:
+                period = self._days[day]
+            else:
+                period = self._days[day] = self._period(day) if self.is_working_day(day) else None
+            if period is not None and period[1] > since:
+                yield max(period[0], since), period[1]
             day += timedelta(days=1)
 
 
