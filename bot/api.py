@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.report import Row, build
+from bot.report import Row, build, period
 from bot.services.api_tokens import authorised
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError
 from bot.services.appeals import (
@@ -175,13 +175,12 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 def _period(start: str | None, end: str | None, policy: AppealPolicy) -> tuple[datetime, datetime]:
-    zone = policy.calendar.timezone
     try:
-        last = date.fromisoformat(end) if end else datetime.now(zone).date()
-        first = date.fromisoformat(start) if start else last - timedelta(days=29)
+        first, last = (date.fromisoformat(text) if text else None for text in (start, end))
     except ValueError:
         raise ApiError(400, "from and to are dates, YYYY-MM-DD") from None
-    return datetime.combine(first, time.min, zone), datetime.combine(last + timedelta(days=1), time.min, zone)
+    days = period(first, last, policy.calendar.timezone, 30)
+    return days.start, days.end
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import export
 from bot.config import StaffMember
 from bot.media import MediaStore
-from bot.report import Row, build
+from bot.report import Period, Row, build, period
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
 from bot.services.notices import STAGE_TEXTS
@@ -154,15 +154,14 @@ class Dashboard:
     # Pages
 
     async def overview(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
-        start, end, first, last = self._period(request)
-        values = await overview_values(uow, self._policy, (start, end, first, last), visitor.departments)
+        values = await overview_values(uow, self._policy, self._period(request), visitor.departments)
         return self._page("overview.html", visitor, **values)
 
     async def appeals(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         query = request.query
         now = self._clock()
         stage = query.get("stage") if query.get("stage") in {s.value for s in AppealStage} else None
-        start, end, first, last = self._period(request) if query.get("from") or query.get("to") else (None,) * 4
+        days = self._period(request) if query.get("from") or query.get("to") else None
         if query.get("overdue"):
             found = await overdue_appeals(uow, now, query.get("department") or None)
             found = [a for a in found if visitor.departments is None or a.department in visitor.departments]
@@ -171,7 +170,7 @@ class Dashboard:
                 stages=[stage] if stage else None,
                 department=query.get("department") or None,
                 categories=[query["category"]] if query.get("category") else None,
-                created_between=(start, end) if start and end else None,
+                created_between=(days.start, days.end) if days else None,
                 departments=visitor.departments,
                 text=query.get("q", "").strip() or None,
                 limit=LIST_LIMIT,
@@ -195,8 +194,8 @@ class Dashboard:
             "department": query.get("department", ""),
             "overdue": bool(query.get("overdue")),
             "q": query.get("q", ""),
-            "start": first.isoformat() if first else "",
-            "end": last.isoformat() if last else "",
+            "start": days.first.isoformat() if days else "",
+            "end": days.last.isoformat() if days else "",
         }
         return self._page(
             "appeals.html",
@@ -261,8 +260,8 @@ class Dashboard:
         return web.FileResponse(file, headers={"Cache-Control": "private, max-age=3600"})
 
     async def export(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
-        start, end, first, last = self._period(request)
-        appeals = await uow.appeals.opened_between(start, end)
+        days = self._period(request)
+        appeals = await uow.appeals.opened_between(days.start, days.end)
         if visitor.departments is not None:
             appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
         table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock())
@@ -274,7 +273,7 @@ class Dashboard:
             else:
                 await asyncio.to_thread(export.write_xlsx, table, path, self._texts("export.sheet"))
             body = path.read_bytes()
-        name = f"appeals-{first:%Y%m%d}-{last:%Y%m%d}.{kind}"
+        name = f"appeals-{days.first:%Y%m%d}-{days.last:%Y%m%d}.{kind}"
         content_type = (
             "text/csv" if kind == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         )
@@ -290,17 +289,15 @@ class Dashboard:
             return None
         return appeal
 
-    def _period(self, request: web.Request) -> tuple[datetime, datetime, date, date]:
-        zone = self._policy.calendar.timezone
+    def _period(self, request: web.Request) -> Period:
+        """The days of `from` and `to` in the query; the last 90 days for those missing or mistyped."""
         try:
-            last = date.fromisoformat(request.query["to"]) if request.query.get("to") else datetime.now(zone).date()
-            first = (
-                date.fromisoformat(request.query["from"]) if request.query.get("from") else last - timedelta(days=89)
+            first, last = (
+                date.fromisoformat(text) if text else None for text in map(request.query.get, ("from", "to"))
             )
         except ValueError:
-            last, first = datetime.now(zone).date(), datetime.now(zone).date() - timedelta(days=89)
-        return (datetime.combine(first, time.min, zone), datetime.combine(last + timedelta(days=1), time.min, zone),
-                first, last)  # fmt: skip
+            first = last = None
+        return period(first, last, self._policy.calendar.timezone, 90)
 
     def _page(self, template: str, visitor: Visitor | None, status: int = 200, **values: Any) -> web.Response:
         html = self._templates.get_template(template).render(
@@ -315,10 +312,10 @@ class Dashboard:
 
 
 async def overview_values(
-    uow: UnitOfWork, policy: AppealPolicy, period: tuple[datetime, datetime, date, date], departments: list[str] | None
+    uow: UnitOfWork, policy: AppealPolicy, days: Period, departments: list[str] | None
 ) -> dict[str, Any]:
     """What the overview shows for a period (and departments; None: all)."""
-    start, end, first, last = period
+    start, end, first, last = days.start, days.end, days.first, days.last
     appeals = await uow.appeals.figures_between(start, end, departments)
     _, by_department = build(appeals, policy.calendar)
     ranked = sorted(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot import export
 from bot.app import appeal_policy, create_database_engine, load_texts
@@ -34,6 +35,24 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.add_argument("--csv", type=Path, default=None, help="also write every appeal of the period to FILE")
     report.add_argument("--xlsx", type=Path, default=None, help="also write every appeal of the period to FILE")
     report.add_argument("--html", type=Path, default=None, help="also write the dashboard's overview to FILE")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Calendar days `first` to `last`, both included, and the moments [start, end) they span."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime
+
+
+def period(first: date | None, last: date | None, zone: ZoneInfo, days: int) -> Period:
+    """The days asked for: up to `last` (default: today), from `first` (default: `days` days up to `last`)."""
+    last = last or datetime.now(zone).date()
+    first = first or last - timedelta(days=days - 1)
+    start, end = datetime.combine(first, time.min, zone), datetime.combine(last + timedelta(days=1), time.min, zone)
+    return Period(first, last, start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +117,8 @@ def build(appeals: list[AppealFigures], calendar: WorkingCalendar) -> tuple[list
 async def report_command(args: argparse.Namespace, config: Config) -> int:
     policy = appeal_policy(config)
     zone = policy.calendar.timezone
-    end_day = args.end or datetime.now(zone).date()
-    start_day = args.start or end_day - timedelta(days=29)
-    start = datetime.combine(start_day, time.min, zone)
-    end = datetime.combine(end_day + timedelta(days=1), time.min, zone)
+    days = period(args.start, args.end, zone, 30)
+    start, end = days.start, days.end
     engine = create_database_engine(config)
     try:
         await upgrade(engine)
@@ -110,7 +127,7 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
             texts = load_texts(config)
             exported = await uow.appeals.opened_between(start, end) if args.csv or args.xlsx else []
             table = export.rows(exported, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
-            page = await overview_page(config, uow, (start, end, start_day, end_day)) if args.html else ""
+            page = await overview_page(config, uow, days) if args.html else ""
     finally:
         await engine.dispose()
     if args.csv:
@@ -119,18 +136,18 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
         await asyncio.to_thread(export.write_xlsx, table, args.xlsx, texts("export.sheet"))
     if args.html:
         await asyncio.to_thread(args.html.write_text, page, encoding="utf-8")
-    print(f"Appeals opened {start_day:%d.%m.%Y}-{end_day:%d.%m.%Y}; first response in working hours.")
+    print(f"Appeals opened {days.first:%d.%m.%Y}-{days.last:%d.%m.%Y}; first response in working hours.")
     for title, rows in (("category", by_category), ("department", by_department)):
         print()
         print(render(title, rows))
     return 0
 
 
-async def overview_page(config: Config, uow: UnitOfWork, period: tuple[datetime, datetime, date, date]) -> str:
+async def overview_page(config: Config, uow: UnitOfWork, days: Period) -> str:
     """The dashboard's overview of the period, as one page."""
     from bot.dashboard import overview_values, report_page
 
-    values = await overview_values(uow, appeal_policy(config), period, None)
+    values = await overview_values(uow, appeal_policy(config), days, None)
     return report_page(config.settings.bot.authority, values)
 
 
