@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,6 +234,17 @@ def faq_thresholds(config: Config) -> Thresholds:
         suggest=faq.suggest_threshold,
         max_suggestions=faq.max_suggestions,
     )
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(config: Config) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """For a command: the database brought up to date, as sessions; the engine is closed afterwards."""
+    engine = create_database_engine(config)
+    try:
+        await upgrade(engine)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 def create_database_engine(config: Config) -> AsyncEngine:

@@ -14,10 +14,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import export
-from bot.app import appeal_policy, create_database_engine, load_texts
+from bot.app import appeal_policy, load_texts, migrated_database
 from bot.config import Config
 from bot.services.working_time import WorkingCalendar
-from storage.db import session_factory, upgrade
 from storage.repositories import AppealFigures
 from storage.uow import UnitOfWork
 
@@ -119,17 +118,12 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
     zone = policy.calendar.timezone
     days = period(args.start, args.end, zone, 30)
     start, end = days.start, days.end
-    engine = create_database_engine(config)
-    try:
-        await upgrade(engine)
-        async with UnitOfWork(session_factory(engine)) as uow:  # the appeals are read while it is open
-            by_category, by_department = build(await uow.appeals.figures_between(start, end), policy.calendar)
-            texts = load_texts(config)
-            exported = await uow.appeals.opened_between(start, end) if args.csv or args.xlsx else []
-            table = export.rows(exported, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
-            page = await overview_page(config, uow, days) if args.html else ""
-    finally:
-        await engine.dispose()
+    async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:  # read while it is open
+        by_category, by_department = build(await uow.appeals.figures_between(start, end), policy.calendar)
+        texts = load_texts(config)
+        exported = await uow.appeals.opened_between(start, end) if args.csv or args.xlsx else []
+        table = export.rows(exported, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
+        page = await overview_page(config, uow, days) if args.html else ""
     if args.csv:
         await asyncio.to_thread(export.write_csv, table, args.csv)
     if args.xlsx:

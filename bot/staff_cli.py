@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.app import appeal_policy, create_database_engine, load_texts, notices_for
+from bot.app import appeal_policy, load_texts, migrated_database, notices_for
 from bot.config import Config
 from bot.services.appeal_stages import AppealStage, DomainError
 from bot.services.appeals import (
@@ -26,7 +26,6 @@ from bot.services.appeals import (
     route_appeal,
     typed_number,
 )
-from storage.db import session_factory, upgrade
 from storage.models import Appeal, utcnow
 from storage.uow import UnitOfWork
 
@@ -52,12 +51,8 @@ async def dashboard_command(args: argparse.Namespace, config: Config) -> int:
         return EXIT_REFUSED
     member_id = args.member if members else CONSOLE_ADMIN.telegram_id
     base = args.base or config.settings.web.base_url
-    engine = create_database_engine(config)
-    try:
-        await upgrade(engine)
-        print(await sign_in_link(session_factory(engine), member_id, base))
-    finally:
-        await engine.dispose()
+    async with migrated_database(config) as sessions:
+        print(await sign_in_link(sessions, member_id, base))
     return EXIT_OK
 
 
@@ -77,29 +72,24 @@ def add_api_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
 async def api_command(args: argparse.Namespace, config: Config) -> int:
     from bot.services.api_tokens import create_token, revoke_token
 
-    engine = create_database_engine(config)
-    try:
-        await upgrade(engine)
-        async with UnitOfWork(session_factory(engine)) as uow:
-            try:
-                if args.token_command == "create":
-                    secret = await create_token(uow, args.name, args.scope, utcnow())
-                    await uow.commit()
-                    print(secret)
-                    print(f"{args.name}: {args.scope} token; keep it now, it is not shown again", file=sys.stderr)
-                elif args.token_command == "revoke":
-                    await revoke_token(uow, args.name, utcnow())
-                    await uow.commit()
-                    print(f"{args.name}: revoked")
-                else:
-                    for known in await uow.api_tokens.all():
-                        state = f"revoked {known.revoked_at:%Y-%m-%d}" if known.revoked_at else "valid"
-                        print(f"{known.name:<24} {known.scope:<6} created {known.created_at:%Y-%m-%d}  {state}")
-            except DomainError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_REFUSED
-    finally:
-        await engine.dispose()
+    async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:
+        try:
+            if args.token_command == "create":
+                secret = await create_token(uow, args.name, args.scope, utcnow())
+                await uow.commit()
+                print(secret)
+                print(f"{args.name}: {args.scope} token; keep it now, it is not shown again", file=sys.stderr)
+            elif args.token_command == "revoke":
+                await revoke_token(uow, args.name, utcnow())
+                await uow.commit()
+                print(f"{args.name}: revoked")
+            else:
+                for known in await uow.api_tokens.all():
+                    state = f"revoked {known.revoked_at:%Y-%m-%d}" if known.revoked_at else "valid"
+                    print(f"{known.name:<24} {known.scope:<6} created {known.created_at:%Y-%m-%d}  {state}")
+        except DomainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
     return EXIT_OK
 
 
@@ -139,58 +129,53 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
     zone = policy.calendar.timezone
     if getattr(args, "number", None) is not None:
         args.number = typed_number(args.number, year=now.astimezone(zone).year) or args.number.strip()
-    engine = create_database_engine(config)
-    try:
-        await upgrade(engine)
-        async with UnitOfWork(session_factory(engine)) as uow:
-            try:
-                if args.appeals_command == "list":
-                    if args.overdue:
-                        found = await overdue_appeals(uow, now, args.department)
-                        found = [a for a in found if not args.stage or a.stage in args.stage]
-                    else:
-                        found = await uow.appeals.search(stages=args.stage, department=args.department)
-                    print_list(found, now, zone)
-                    return EXIT_OK
-                if args.appeals_command == "show":
-                    appeal = await uow.appeals.by_number(args.number)
-                    if appeal is None:
-                        raise AppealNotFound(args.number)
-                    print_details(appeal, now, zone)
-                    return EXIT_OK
-                changes: dict[str, Callable[[], Awaitable[Appeal]]] = {
-                    "move": lambda: move_appeal(
-                        uow,
-                        notices,
-                        args.number,
-                        AppealStage(args.stage),
-                        actor=actor,
-                        now=now,
-                        comment=args.comment,
-                        visible_to_resident=not args.internal,
-                    ),
-                    "answer": lambda: answer_appeal(uow, notices, args.number, args.text, actor=actor, now=now),
-                    "route": lambda: route_appeal(
-                        uow,
-                        policy,
-                        args.number,
-                        args.department,
-                        actor=actor,
-                        now=now,
-                        comment=args.comment,
-                        visible_to_resident=not args.internal,
-                    ),
-                }
-                appeal = await changes[args.appeals_command]()
-                await uow.commit()
-            except AppealNotFound as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_NOT_FOUND
-            except DomainError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_REFUSED
-    finally:
-        await engine.dispose()
+    async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:
+        try:
+            if args.appeals_command == "list":
+                if args.overdue:
+                    found = await overdue_appeals(uow, now, args.department)
+                    found = [a for a in found if not args.stage or a.stage in args.stage]
+                else:
+                    found = await uow.appeals.search(stages=args.stage, department=args.department)
+                print_list(found, now, zone)
+                return EXIT_OK
+            if args.appeals_command == "show":
+                appeal = await uow.appeals.by_number(args.number)
+                if appeal is None:
+                    raise AppealNotFound(args.number)
+                print_details(appeal, now, zone)
+                return EXIT_OK
+            changes: dict[str, Callable[[], Awaitable[Appeal]]] = {
+                "move": lambda: move_appeal(
+                    uow,
+                    notices,
+                    args.number,
+                    AppealStage(args.stage),
+                    actor=actor,
+                    now=now,
+                    comment=args.comment,
+                    visible_to_resident=not args.internal,
+                ),
+                "answer": lambda: answer_appeal(uow, notices, args.number, args.text, actor=actor, now=now),
+                "route": lambda: route_appeal(
+                    uow,
+                    policy,
+                    args.number,
+                    args.department,
+                    actor=actor,
+                    now=now,
+                    comment=args.comment,
+                    visible_to_resident=not args.internal,
+                ),
+            }
+            appeal = await changes[args.appeals_command]()
+            await uow.commit()
+        except AppealNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        except DomainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
     print(f"{appeal.number}: {appeal.stage}, {appeal.department}")
     return EXIT_OK
 

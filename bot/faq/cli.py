@@ -74,19 +74,13 @@ MISSES_READ = 5000  # distinct unanswered questions read for grouping, most aske
 
 async def _stored(config: Config, days: int | None) -> tuple[list[FrequentMiss], list[FaqItemUse]]:
     """The unanswered questions and the use of answers over the last `days` (all when None)."""
-    from bot.app import create_database_engine
-    from storage.db import session_factory, upgrade
+    from bot.app import migrated_database
     from storage.models import utcnow
     from storage.uow import UnitOfWork
 
-    engine = create_database_engine(config)
-    try:
-        await upgrade(engine)
-        async with UnitOfWork(session_factory(engine)) as uow:
-            since = utcnow() - timedelta(days=days) if days else None
-            return await uow.unmatched.most_frequent(since=since, limit=MISSES_READ), await uow.faq_uses.per_item(since)
-    finally:
-        await engine.dispose()
+    async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:
+        since = utcnow() - timedelta(days=days) if days else None
+        return await uow.unmatched.most_frequent(since=since, limit=MISSES_READ), await uow.faq_uses.per_item(since)
 
 
 def _index(config: Config) -> FaqIndex:
