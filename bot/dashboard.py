@@ -8,12 +8,10 @@ import asyncio
 import re
 import secrets
 import statistics
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -26,10 +24,10 @@ from bot import export
 from bot.config import StaffMember
 from bot.media import MediaStore
 from bot.report import Period, Row, build, period
+from bot.services.api_tokens import digest
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
 from bot.services.notices import STAGE_TEXTS
-from bot.services.sign_in import digest
 from bot.services.staff import Roster
 from bot.texts import Texts
 from storage.models import Appeal, WebSession, utcnow
@@ -266,13 +264,10 @@ class Dashboard:
             appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
         table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock())
         kind = request.match_info["kind"]
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"appeals.{kind}"
-            if kind == "csv":
-                await asyncio.to_thread(export.write_csv, table, path)
-            else:
-                await asyncio.to_thread(export.write_xlsx, table, path, self._texts("export.sheet"))
-            body = path.read_bytes()
+        if kind == "csv":
+            body = export.csv_bytes(table)
+        else:
+            body = await asyncio.to_thread(export.xlsx_bytes, table, self._texts("export.sheet"))
         name = f"appeals-{days.first:%Y%m%d}-{days.last:%Y%m%d}.{kind}"
         content_type = (
             "text/csv" if kind == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -5,9 +5,9 @@ XLSX. No resident's text, place or phone: the export is for statistics."""
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
@@ -75,12 +75,13 @@ def rows(appeals: Sequence[Appeal], texts: Texts, zone: ZoneInfo, now: datetime)
     return table
 
 
-def write_csv(table: list[list[Cell]], path: Path) -> None:
+def csv_bytes(table: list[list[Cell]]) -> bytes:
     """UTF-8 with a byte order mark and ";" between fields, as Russian Excel opens it without asking."""
-    with path.open("w", encoding="utf-8-sig", newline="") as file:
-        writer = csv.writer(file, delimiter=";")
-        for row in table:
-            writer.writerow([_text(cell) for cell in row])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter=";")
+    for row in table:
+        writer.writerow([_text(cell) for cell in row])
+    return text.getvalue().encode("utf-8-sig")
 
 
 def _text(cell: Cell) -> str | int:
@@ -89,7 +90,7 @@ def _text(cell: Cell) -> str | int:
     return f"{cell:%Y-%m-%d %H:%M}" if isinstance(cell, datetime) else cell
 
 
-def write_xlsx(table: list[list[Cell]], path: Path, title: str) -> None:
+def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
     """One sheet: a bold heading row, frozen; dates as dates; columns wide enough to read."""
     book = Workbook()
     sheet = book.active
@@ -106,4 +107,6 @@ def write_xlsx(table: list[list[Cell]], path: Path, title: str) -> None:
             if isinstance(cell.value, datetime):
                 cell.number_format = "DD.MM.YYYY HH:MM"
         sheet.column_dimensions[letter].width = max(12, min(40, len(str(heading)) + 2))
-    book.save(path)
+    file = io.BytesIO()
+    book.save(file)
+    return file.getvalue()

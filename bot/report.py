@@ -125,9 +125,10 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
         table = export.rows(exported, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
         page = await overview_page(config, uow, days) if args.html else ""
     if args.csv:
-        await asyncio.to_thread(export.write_csv, table, args.csv)
+        await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(table))
     if args.xlsx:
-        await asyncio.to_thread(export.write_xlsx, table, args.xlsx, texts("export.sheet"))
+        body = await asyncio.to_thread(export.xlsx_bytes, table, texts("export.sheet"))
+        await asyncio.to_thread(args.xlsx.write_bytes, body)
     if args.html:
         await asyncio.to_thread(args.html.write_text, page, encoding="utf-8")
     print(f"Appeals opened {days.first:%d.%m.%Y}-{days.last:%d.%m.%Y}; first response in working hours.")

@@ -49,7 +49,7 @@ async def actor(ctx: StaffContext, number: str) -> str | None:
         if appeal is not None and appeal.department not in member.departments:
             ctx.answer(ctx.texts("desk.not_your_department", department=appeal.department))
             return None
-    return f"staff:{member.name}"
+    return staff_actor(ctx)
 
 
 def reasons(ctx: StaffContext, stage: AppealStage) -> list[str]:

@@ -14,8 +14,9 @@ from storage.uow import UnitOfWork
 SCOPES = ("read", "write")
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def digest(secret: str) -> str:
+    """How a secret handed out once (a token, a sign-in link, a session cookie) is kept: its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def create_token(uow: UnitOfWork, name: str, scope: str, now: datetime) -> str:

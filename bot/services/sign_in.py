@@ -3,21 +3,17 @@ hour and once."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.services.api_tokens import digest
 from storage.models import WebLogin, utcnow
 from storage.uow import UnitOfWork
 
 LINK_LIFETIME = timedelta(minutes=15)
 LOGIN_PATH = "/dashboard/login"
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_link(uow: UnitOfWork, member_id: int, base_url: str) -> str:
