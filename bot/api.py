@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.report import Row, build, period
+from bot.report import Period, Row, period, table
 from bot.services.api_tokens import authorised
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError
 from bot.services.appeals import (
@@ -99,7 +99,8 @@ class Api:
             found = await overdue_appeals(uow, now, query.get("department"))
             found = [appeal for appeal in found if not stages or appeal.stage in stages]
         else:
-            start, end = _period(query.get("from"), query.get("to"), self._policy)
+            days = _period(query.get("from"), query.get("to"), self._policy)
+            start, end = days.start, days.end
             found = await uow.appeals.search(
                 stages=stages or None,
                 department=query.get("department"),
@@ -145,10 +146,11 @@ class Api:
         return web.json_response(_details(appeal, self._clock()))
 
     async def stats(self, request: web.Request, uow: UnitOfWork, actor: str) -> web.Response:
-        start, end = _period(request.query.get("from"), request.query.get("to"), self._policy)
-        by_category, by_department = build(await uow.appeals.figures_between(start, end), self._policy.calendar)
+        days = _period(request.query.get("from"), request.query.get("to"), self._policy)
+        by_category = await table(uow, self._policy.calendar, days, "category")
+        by_department = await table(uow, self._policy.calendar, days, "department")
         return web.json_response(
-            {"from": start.isoformat(), "to": end.isoformat(), "by_category": [_row(r) for r in by_category],
+            {"from": days.start.isoformat(), "to": days.end.isoformat(), "by_category": [_row(r) for r in by_category],
              "by_department": [_row(r) for r in by_department]}
         )  # fmt: skip
 
@@ -174,13 +176,12 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _period(start: str | None, end: str | None, policy: AppealPolicy) -> tuple[datetime, datetime]:
+def _period(start: str | None, end: str | None, policy: AppealPolicy) -> Period:
     try:
         first, last = (date.fromisoformat(text) if text else None for text in (start, end))
     except ValueError:
         raise ApiError(400, "from and to are dates, YYYY-MM-DD") from None
-    days = period(first, last, policy.calendar.timezone, 30)
-    return days.start, days.end
+    return period(first, last, policy.calendar.timezone, 30)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import statistics
-from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 import pygal
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import export
 from bot.config import StaffMember
 from bot.media import MediaStore
-from bot.report import Period, Row, build, period
+from bot.report import Period, Row, period, table
 from bot.services.api_tokens import digest
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
@@ -31,7 +30,6 @@ from bot.services.notices import STAGE_TEXTS
 from bot.services.staff import Roster
 from bot.texts import Texts
 from storage.models import Appeal, WebSession, utcnow
-from storage.repositories import AppealFigures
 from storage.uow import UnitOfWork
 
 PREFIX = "/dashboard"
@@ -259,9 +257,7 @@ class Dashboard:
 
     async def export(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         days = self._period(request)
-        appeals = await uow.appeals.opened_between(days.start, days.end)
-        if visitor.departments is not None:
-            appeals = [appeal for appeal in appeals if appeal.department in visitor.departments]
+        appeals = await uow.appeals.timelines(days.start, days.end, visitor.departments)
         table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock())
         kind = request.match_info["kind"]
         if kind == "csv":
@@ -310,13 +306,14 @@ async def overview_values(
     uow: UnitOfWork, policy: AppealPolicy, days: Period, departments: list[str] | None
 ) -> dict[str, Any]:
     """What the overview shows for a period (and departments; None: all)."""
-    start, end, first, last = days.start, days.end, days.first, days.last
-    appeals = await uow.appeals.figures_between(start, end, departments)
-    _, by_department = build(appeals, policy.calendar)
+    start, first, last = days.start, days.first, days.last
+    by_department = await table(uow, policy.calendar, days, "department", departments)
     ranked = sorted(
         (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
         key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
     )
+    weeks = _weeks(days, policy.calendar.timezone)
+    weekly = await uow.appeals.opened_per_category([week for week, _ in weeks], departments)
     misses = await uow.unmatched.most_frequent(since=start, limit=10)
     uses = [use for use in await uow.faq_uses.per_item(start) if use.helpful + use.unhelpful >= 3]
     unhelpful = sorted(uses, key=lambda use: use.helpful / (use.helpful + use.unhelpful))[:5]
@@ -324,15 +321,25 @@ async def overview_values(
         "period": f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
         "start": first.isoformat(),
         "end": last.isoformat(),
-        "total": len(appeals),
+        "total": by_department[-1].opened,
         "first_hours": f"{policy.first_response_hours:g}",
         "resolution_days": policy.resolution_days,
-        "charts": charts(appeals, by_department, policy),
+        "charts": charts([label for _, label in weeks[:-1]], weekly, by_department[:-1], policy),
         "minimum": FAIR_RANK,
         "ranking": [_ranked(row) for row in ranked],
         "misses": misses,
         "unhelpful": [f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful],
     }
+
+
+def _weeks(days: Period, zone: ZoneInfo) -> list[tuple[datetime, str]]:
+    """The bounds of the period's weeks (Monday to Sunday, the first and last cut to the period) as moments, each
+    with the label of the week it begins; the last bound is the period's end."""
+    monday = days.first - timedelta(days=days.first.weekday())
+    bounds = [(days.start, f"{monday:%d.%m}")]
+    while (monday := monday + timedelta(days=7)) <= days.last:
+        bounds.append((datetime.combine(monday, time.min, zone), f"{monday:%d.%m}"))
+    return [*bounds, (days.end, "")]
 
 
 def report_page(authority: str, values: dict[str, Any]) -> str:
@@ -354,23 +361,18 @@ def _ranked(row: Row) -> dict[str, str]:
     }
 
 
-def charts(appeals: list[AppealFigures], by_department: list[Row], policy: AppealPolicy) -> list[str]:
-    """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet)."""
+def charts(
+    weeks: list[str], weekly_counts: dict[tuple[str, int], int], departments: list[Row], policy: AppealPolicy
+) -> list[str]:
+    """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet):
+    `weekly_counts` by (category, index of the week in `weeks`), and the departments' rows."""
     config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
               "legend_at_bottom": True, "truncate_legend": 40}  # fmt: skip
-    zone = policy.calendar.timezone
-    weeks = sorted({(a.created_at.astimezone(zone).date() - timedelta(days=a.created_at.astimezone(zone).weekday()))
-                    for a in appeals})  # fmt: skip
-    per_week: dict[str, Counter[date]] = defaultdict(Counter)
-    for a in appeals:
-        local = a.created_at.astimezone(zone).date()
-        per_week[a.category][local - timedelta(days=local.weekday())] += 1
     weekly = pygal.StackedBar(title="Обращения по темам и неделям", x_label_rotation=30, **config)
-    weekly.x_labels = [f"{week:%d.%m}" for week in weeks]
-    for category, counts in sorted(per_week.items()):
-        weekly.add(category, [counts.get(week, 0) for week in weeks])
+    weekly.x_labels = weeks
+    for category in sorted({category for category, _ in weekly_counts}):
+        weekly.add(category, [weekly_counts.get((category, index), 0) for index in range(len(weeks))])
 
-    departments = [row for row in by_department[:-1]]
     first = pygal.Bar(title=f"Первый ответ, медиана рабочих часов (обещание — {policy.first_response_hours:g} ч)",
                       x_label_rotation=30, **config)  # fmt: skip
     first.x_labels = [row.group for row in departments]
@@ -380,12 +382,7 @@ def charts(appeals: list[AppealFigures], by_department: list[Row], policy: Appea
     resolved = pygal.Bar(title=f"Рассмотрение, медиана дней (срок — {policy.resolution_days})", x_label_rotation=30,
                          **config)  # fmt: skip
     resolved.x_labels = [row.group for row in departments]
-    days: dict[str, list[float]] = defaultdict(list)
-    for a in appeals:
-        if a.answered_at is not None:
-            days[a.department].append((a.answered_at - a.created_at).total_seconds() / 86400)
-    resolved.add("медиана, дней", [round(statistics.median(days[row.group]), 1) if days[row.group] else 0
-                                   for row in departments])  # fmt: skip
+    resolved.add("медиана, дней", [round(row.resolution_median_days or 0, 1) for row in departments])
     resolved.add("срок, дней", [policy.resolution_days for _ in departments])
 
     in_time = pygal.HorizontalBar(title=f"Рассмотрено в срок ({policy.resolution_days} дней), доля", **config)
@@ -394,12 +391,8 @@ def charts(appeals: list[AppealFigures], by_department: list[Row], policy: Appea
 
     ratings = pygal.StackedBar(title="Оценки жителей по отделам", x_label_rotation=30, **config)
     ratings.x_labels = [row.group for row in departments]
-    scores: dict[str, Counter[int]] = defaultdict(Counter)
-    for a in appeals:
-        for score in a.scores:
-            scores[a.department][score] += 1
     for score in range(1, 6):
-        ratings.add(str(score), [scores[row.group].get(score, 0) for row in departments])
+        ratings.add(str(score), [row.scores.get(score, 0) for row in departments])
     # pygal still embeds a script with its tooltips' settings: without its JavaScript (none is loaded) it is dead
     # weight, and the pages allow no script.
     return [SCRIPT.sub("", chart.render(is_unicode=True)) for chart in (weekly, first, resolved, in_time, ratings)]

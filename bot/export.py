@@ -10,15 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from bot.services.appeal_stages import AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, is_note, was_extended
+from bot.services.appeals import RESIDENT_ACTOR
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
-from storage.models import Appeal
+from storage.repositories import AppealTimeline
 
 Cell = str | int | datetime | None
 # The stage moves with a column of their own, and the columns' headings (keys of texts, [export]).
@@ -32,44 +30,44 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def rows(appeals: Sequence[Appeal], texts: Texts, zone: ZoneInfo, now: datetime) -> list[list[Cell]]:
+def rows(appeals: Sequence[AppealTimeline], texts: Texts, zone: ZoneInfo, now: datetime) -> list[list[Cell]]:
     """The heading, then one row per appeal; times in the municipality's time zone (spreadsheets know none)."""
 
     def local(moment: datetime | None) -> datetime | None:
         return moment.astimezone(zone).replace(tzinfo=None, microsecond=0) if moment is not None else None
 
-    def met(done: datetime | None, due: datetime | None) -> str:
+    met, missed, yes = texts("export.met"), texts("export.missed"), texts("export.yes")
+
+    def in_time(done: datetime | None, due: datetime | None) -> str:
         if due is None:
             return ""
         if done is None:
-            return texts("export.missed") if now > due else ""
-        return texts("export.met") if done <= due else texts("export.missed")
+            return missed if now > due else ""
+        return met if done <= due else missed
 
+    stages = {stage: texts(STAGE_TEXTS[stage]) for stage in AppealStage}
     table: list[list[Cell]] = [[texts(column) for column in COLUMNS]]
     for appeal in appeals:
-        moved = {event.to_stage: event.created_at for event in appeal.events if not is_note(event)}
-        actors = sorted({event.actor for event in appeal.events if event.actor != RESIDENT_ACTOR})
-        rating = appeal.ratings[-1] if appeal.ratings else None
-        finished = appeal.closed_at
+        score, rated = appeal.rating if appeal.rating is not None else (None, None)
         table.append(
             [
                 appeal.number,
                 appeal.category,
                 appeal.department,
-                texts(STAGE_TEXTS[AppealStage(appeal.stage)]),
+                stages[AppealStage(appeal.stage)],
                 local(appeal.created_at),
-                *(local(moved.get(stage.value)) for stage in MOVES),
+                *(local(appeal.moves.get(stage.value)) for stage in MOVES),
                 local(appeal.first_response_at),
                 local(appeal.first_response_due_at),
-                met(appeal.first_response_at, appeal.first_response_due_at),
+                in_time(appeal.first_response_at, appeal.first_response_due_at),
                 local(appeal.resolution_due_at),
-                texts("export.yes") if was_extended(appeal) else "",
-                met(appeal.answered_at or finished, appeal.resolution_due_at),
-                local(finished),
-                rating.score if rating is not None else None,
-                local(rating.created_at) if rating is not None else None,
-                len(appeal.attachments),
-                ", ".join(actors),
+                yes if appeal.extended else "",
+                in_time(appeal.answered_at or appeal.closed_at, appeal.resolution_due_at),
+                local(appeal.closed_at),
+                score,
+                local(rated),
+                appeal.photos,
+                ", ".join(sorted(appeal.actors - {RESIDENT_ACTOR})),
             ]
         )
     return table
@@ -92,21 +90,15 @@ def _text(cell: Cell) -> str | int:
 
 def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
     """One sheet: a bold heading row, frozen; dates as dates; columns wide enough to read."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]
-    for row in table:
-        sheet.append(row)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
-    for column, heading in enumerate(table[0], start=1):
-        letter = get_column_letter(column)
-        for cell in sheet[letter][1:]:
-            if isinstance(cell.value, datetime):
-                cell.number_format = "DD.MM.YYYY HH:MM"
-        sheet.column_dimensions[letter].width = max(12, min(40, len(str(heading)) + 2))
     file = io.BytesIO()
-    book.save(file)
+    book = xlsxwriter.Workbook(file, {"in_memory": True, "default_date_format": "dd.mm.yyyy hh:mm"})
+    sheet = book.add_worksheet(title[:31])
+    heading = book.add_format({"bold": True})
+    sheet.write_row(0, 0, table[0], heading)
+    for number, row in enumerate(table[1:], start=1):
+        sheet.write_row(number, 0, row)
+    sheet.freeze_panes(1, 0)
+    for column, name in enumerate(table[0]):
+        sheet.set_column(column, column, max(12, min(40, len(str(name)) + 2)))
+    book.close()
     return file.getvalue()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import statistics
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,10 +14,12 @@ from bot import export
 from bot.app import appeal_policy, load_texts, migrated_database
 from bot.config import Config
 from bot.services.working_time import WorkingCalendar
-from storage.repositories import AppealFigures
+from storage.repositories import GroupFigures
 from storage.uow import UnitOfWork
 
 POOR = 2
+TOTAL = "всего"
+SETTLE_BATCH = 5000
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,68 +65,70 @@ class Row:
     answered_in_time: float | None
     average_rating: float | None
     poor_ratings: float | None
+    resolution_median_days: float | None  # calendar days from opening to the answer
+    scores: Mapping[int, int]  # how many ratings of each score
 
 
-def summarize(group: str, appeals: list[AppealFigures], response_hours: Mapping[int, float]) -> Row:
-    """The figures of a group; `response_hours` has each responded appeal's first-response time in working hours,
-    by the appeal's `id()` (worked out once for all the groups an appeal is in)."""
-    hours = sorted(response_hours[id(a)] for a in appeals if a.first_response_at is not None)
-    first_in_time = [
-        a.first_response_at is not None
-        and a.first_response_due_at is not None
-        and a.first_response_at <= a.first_response_due_at
-        for a in appeals
-    ]
-    answered_in_time = [
-        a.answered_at is not None and a.resolution_due_at is not None and a.answered_at <= a.resolution_due_at
-        for a in appeals
-    ]
-    scores = [score for a in appeals for score in a.scores]
+async def settle(uow: UnitOfWork, calendar: WorkingCalendar) -> int:
+    """Work out the first-response time in working hours of every appeal first answered since the last time,
+    keep it (committing), and say how many there were. Reports count on it; the calendar as it is now is used."""
+    settled = 0
+    while batch := await uow.appeals.unsettled(SETTLE_BATCH):
+        await uow.appeals.settle({id_: calendar.working_hours_between(opened, responded)
+                                  for id_, opened, responded in batch})  # fmt: skip
+        settled += len(batch)
+    if settled:
+        await uow.commit()
+    return settled
+
+
+async def table(
+    uow: UnitOfWork,
+    calendar: WorkingCalendar,
+    days: Period,
+    by: str,
+    departments: list[str] | None = None,
+) -> list[Row]:
+    """Rows per `by` ("category" or "department") of the appeals opened in the days, in name order, with a total
+    row at the end; `departments`: only their appeals (None: all)."""
+    await settle(uow, calendar)
+    groups = await uow.appeals.figures(days.start, days.end, by, departments)
+    total = (await uow.appeals.figures(days.start, days.end, None, departments))[0]
+    return [_row(figures.group, figures) for figures in groups] + [_row(TOTAL, total)]
+
+
+def _row(group: str, figures: GroupFigures) -> Row:
+    opened, scores = figures.opened, figures.scores
+    rated = sum(scores.values())
     return Row(
         group=group,
-        opened=len(appeals),
-        first_response_median=statistics.median(hours) if hours else None,
-        first_response_p90=_percentile(hours, 0.9),
-        first_response_in_time=_share(first_in_time),
-        answered_in_time=_share(answered_in_time),
-        average_rating=statistics.fmean(scores) if scores else None,
-        poor_ratings=_share([score <= POOR for score in scores]),
+        opened=opened,
+        first_response_median=figures.first_response_median,
+        first_response_p90=figures.first_response_p90,
+        first_response_in_time=figures.first_response_in_time / opened if opened else None,
+        answered_in_time=figures.answered_in_time / opened if opened else None,
+        average_rating=sum(score * count for score, count in scores.items()) / rated if rated else None,
+        poor_ratings=sum(count for score, count in scores.items() if score <= POOR) / rated if rated else None,
+        resolution_median_days=figures.resolution_median_days,
+        scores=scores,
     )
-
-
-def build(appeals: list[AppealFigures], calendar: WorkingCalendar) -> tuple[list[Row], list[Row]]:
-    """Rows per category and per department, each group in name order, with a total row at the end."""
-
-    hours = {
-        id(a): calendar.working_hours_between(a.created_at, a.first_response_at)
-        for a in appeals
-        if a.first_response_at is not None
-    }
-
-    def rows(key: str) -> list[Row]:
-        groups: dict[str, list[AppealFigures]] = defaultdict(list)
-        for appeal in appeals:
-            groups[getattr(appeal, key)].append(appeal)
-        return [summarize(name, groups[name], hours) for name in sorted(groups)] + [summarize("всего", appeals, hours)]
-
-    return rows("category"), rows("department")
 
 
 async def report_command(args: argparse.Namespace, config: Config) -> int:
     policy = appeal_policy(config)
     zone = policy.calendar.timezone
     days = period(args.start, args.end, zone, 30)
-    start, end = days.start, days.end
+    texts = load_texts(config)
     async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:  # read while it is open
-        by_category, by_department = build(await uow.appeals.figures_between(start, end), policy.calendar)
-        texts = load_texts(config)
-        exported = await uow.appeals.opened_between(start, end) if args.csv or args.xlsx else []
-        table = export.rows(exported, texts, zone, datetime.now(zone)) if args.csv or args.xlsx else []
+        by_category = await table(uow, policy.calendar, days, "category")
+        by_department = await table(uow, policy.calendar, days, "department")
+        exported = await uow.appeals.timelines(days.start, days.end) if args.csv or args.xlsx else []
         page = await overview_page(config, uow, days) if args.html else ""
+    appeals = export.rows(exported, texts, zone, datetime.now(zone))
     if args.csv:
-        await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(table))
+        await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(appeals))
     if args.xlsx:
-        body = await asyncio.to_thread(export.xlsx_bytes, table, texts("export.sheet"))
+        body = await asyncio.to_thread(export.xlsx_bytes, appeals, texts("export.sheet"))
         await asyncio.to_thread(args.xlsx.write_bytes, body)
     if args.html:
         await asyncio.to_thread(args.html.write_text, page, encoding="utf-8")
@@ -159,17 +160,6 @@ def render(title: str, rows: Iterable[Row]) -> str:
             f"{_percent(row.answered_in_time):>16} {_number(row.average_rating):>10} {_percent(row.poor_ratings):>9}"
         )
     return "\n".join(lines)
-
-
-def _percentile(ordered: list[float], share: float) -> float | None:
-    """The nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _share(flags: list[bool]) -> float | None:
-    return sum(flags) / len(flags) if flags else None
 
 
 def _number(value: float | None) -> str:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from storage import aggregates
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -74,6 +76,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     # SQLite's lower() folds ASCII only; case-insensitive search ("Яма" for "яма") needs Unicode's.
     dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+    aggregates.register_sqlite(_driver(dbapi_connection))
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

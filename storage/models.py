@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -89,11 +90,18 @@ class DialogState(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# Appeals whose first-response time in working hours is still to be worked out.
+UNSETTLED = text("first_response_at IS NOT NULL AND first_response_hours IS NULL")
+
+
 class Appeal(Base):
     """A resident's appeal to the authority, with its current stage, routing and deadlines."""
 
     __tablename__ = "appeals"
-    __table_args__ = (Index("ix_appeals_resident_created", "resident_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_appeals_resident_created", "resident_id", "created_at"),
+        Index("ix_appeals_unsettled", "id", postgresql_where=UNSETTLED, sqlite_where=UNSETTLED),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -107,11 +115,13 @@ class Appeal(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     phone: Mapped[str | None] = mapped_column(String(32))
     answer_text: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     first_response_at: Mapped[datetime | None]
+    # Working hours from created_at to first_response_at, worked out once by the reports (bot.report.settle)
+    first_response_hours: Mapped[float | None] = mapped_column(Float)
     clarification_asked_at: Mapped[datetime | None]  # staff wait for the resident: the first-response clock stops
     answered_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -8,13 +8,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
+from storage.aggregates import percentile, seconds_between
 from storage.models import (
     ApiToken,
     Appeal,
@@ -375,40 +389,125 @@ class AppealRepository:
         query = select(Appeal).where(Appeal.stage.in_(open_stages), or_(first, resolution)).order_by(Appeal.id)
         return list((await self._session.execute(query)).scalars())
 
-    async def figures_between(
-        self, start: datetime, end: datetime, departments: list[str] | None = None
-    ) -> list[AppealFigures]:
-        """The figures of the appeals opened in [start, end): two queries of plain columns, no appeal objects."""
-        conditions = [Appeal.created_at >= start, Appeal.created_at < end]
-        if departments is not None:
-            conditions.append(Appeal.department.in_(departments))
-        scores: dict[int, list[int]] = {}
-        rated = select(Rating.appeal_id, Rating.score).join(Appeal).where(*conditions).order_by(Rating.id)
-        for appeal_id, score in (await self._session.execute(rated)).all():
-            scores.setdefault(appeal_id, []).append(score)
-        query = select(
-            Appeal.id,
-            Appeal.category,
-            Appeal.department,
-            Appeal.created_at,
-            Appeal.first_response_at,
-            Appeal.first_response_due_at,
-            Appeal.answered_at,
-            Appeal.resolution_due_at,
+    async def figures(
+        self, start: datetime, end: datetime, by: str | None, departments: list[str] | None = None
+    ) -> list[GroupFigures]:
+        """The figures of the appeals opened in [start, end), per `by` ("category" or "department") in name
+        order, or of all of them (None: one group named ""); worked out by the database, two queries."""
+        conditions = _opened(start, end, departments)
+        group: ColumnElement[str] = getattr(Appeal, by) if by else literal_column("''")
+        counted = select(
+            group,
+            func.count(),
+            percentile(Appeal.first_response_hours, 0.5),
+            percentile(Appeal.first_response_hours, 0.9),
+            func.sum(case((Appeal.first_response_at <= Appeal.first_response_due_at, 1), else_=0)),
+            func.sum(case((Appeal.answered_at <= Appeal.resolution_due_at, 1), else_=0)),
+            percentile(seconds_between(Appeal.answered_at, Appeal.created_at) / 86400, 0.5),
         ).where(*conditions)
+        rated = select(group, Rating.score, func.count()).join(Appeal, Rating.appeal_id == Appeal.id).where(*conditions)
+        if by:
+            counted = counted.group_by(group).order_by(group)
+            rated = rated.group_by(group, Rating.score)
+        else:
+            rated = rated.group_by(Rating.score)
+        scores: dict[str, dict[int, int]] = {}
+        for name, score, count in (await self._session.execute(rated)).all():
+            scores.setdefault(name, {})[score] = count
         return [
-            AppealFigures(*row[1:], scores=tuple(scores.get(row[0], ())))
-            for row in (await self._session.execute(query.order_by(Appeal.id))).all()
+            GroupFigures(name, opened, median, p90, first or 0, answered or 0, resolution, scores.get(name, {}))
+            for name, opened, median, p90, first, answered, resolution in (await self._session.execute(counted)).all()
         ]
 
-    async def opened_between(self, start: datetime, end: datetime) -> list[Appeal]:
+    async def opened_per_category(
+        self, bounds: Sequence[datetime], departments: list[str] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """How many appeals of each category were opened in each span [bounds[i], bounds[i + 1]), by (category, i)."""
+        if len(bounds) < 2:
+            return {}
+        span = case(*((Appeal.created_at < bound, index) for index, bound in enumerate(bounds[1:-1])),
+                    else_=len(bounds) - 2)  # fmt: skip
         query = (
-            select(Appeal)
-            .where(Appeal.created_at >= start, Appeal.created_at < end)
-            .options(*_appeal_details(), selectinload(Appeal.ratings))
-            .order_by(Appeal.id)
+            select(Appeal.category, span, func.count())
+            .where(*_opened(bounds[0], bounds[-1], departments))
+            .group_by(Appeal.category, span)
         )
-        return list((await self._session.execute(query)).scalars())
+        return {(category, index): count for category, index, count in (await self._session.execute(query)).all()}
+
+    async def unsettled(self, limit: int) -> list[tuple[int, datetime, datetime]]:
+        """Appeals with a first response whose time in working hours is still to be worked out:
+        (id, opened, first response)."""
+        query = (
+            select(Appeal.id, Appeal.created_at, Appeal.first_response_at)
+            .where(Appeal.first_response_at.is_not(None), Appeal.first_response_hours.is_(None))
+            .order_by(Appeal.id)
+            .limit(limit)
+        )
+        return [(id_, created, cast(datetime, responded)) for id_, created, responded in
+                (await self._session.execute(query)).all()]  # fmt: skip
+
+    async def settle(self, hours: dict[int, float]) -> None:
+        """Keep the first-response times in working hours, by appeal id."""
+        if hours:
+            values = [{"id": id_, "first_response_hours": value} for id_, value in hours.items()]
+            await self._session.execute(update(Appeal), values)
+
+    async def timelines(
+        self, start: datetime, end: datetime, departments: list[str] | None = None
+    ) -> list[AppealTimeline]:
+        """The timelines of the appeals opened in [start, end), oldest first: four queries of plain columns."""
+        conditions = _opened(start, end, departments)
+        moves: dict[int, dict[str, datetime]] = {}
+        actors: dict[int, set[str]] = {}
+        extended: set[int] = set()
+        events = (
+            select(AppealEvent.appeal_id, AppealEvent.kind, AppealEvent.actor, AppealEvent.to_stage,
+                   AppealEvent.created_at)
+            .join(Appeal, AppealEvent.appeal_id == Appeal.id).where(*conditions).order_by(AppealEvent.id)
+        )  # fmt: skip
+        for appeal_id, kind, actor, to_stage, at in (await self._session.execute(events)).all():
+            actors.setdefault(appeal_id, set()).add(actor)
+            if kind == "move":
+                moves.setdefault(appeal_id, {})[to_stage] = at
+            elif kind == "extension":
+                extended.add(appeal_id)
+        rated: dict[int, tuple[int, datetime]] = {}
+        ratings = (
+            select(Rating.appeal_id, Rating.score, Rating.created_at)
+            .join(Appeal, Rating.appeal_id == Appeal.id).where(*conditions).order_by(Rating.id)
+        )  # fmt: skip
+        for appeal_id, score, at in (await self._session.execute(ratings)).all():
+            rated[appeal_id] = (score, at)  # the last one counts
+        photos = dict(
+            (await self._session.execute(
+                select(AppealAttachment.appeal_id, func.count())
+                .join(Appeal, AppealAttachment.appeal_id == Appeal.id).where(*conditions)
+                .group_by(AppealAttachment.appeal_id)
+            )).all()
+        )  # fmt: skip
+        appeals = select(
+            Appeal.id, Appeal.number, Appeal.category, Appeal.department, Appeal.stage, Appeal.created_at,
+            Appeal.first_response_at, Appeal.first_response_due_at, Appeal.answered_at, Appeal.resolution_due_at,
+            Appeal.closed_at,
+        ).where(*conditions).order_by(Appeal.id)  # fmt: skip
+        return [
+            AppealTimeline(
+                *row[1:],
+                moves=moves.get(row[0], {}),
+                actors=frozenset(actors.get(row[0], ())),
+                extended=row[0] in extended,
+                rating=rated.get(row[0]),
+                photos=photos.get(row[0], 0),
+            )
+            for row in (await self._session.execute(appeals)).all()
+        ]
+
+
+def _opened(start: datetime, end: datetime, departments: list[str] | None) -> list[ColumnElement[bool]]:
+    conditions = [Appeal.created_at >= start, Appeal.created_at < end]
+    if departments is not None:
+        conditions.append(Appeal.department.in_(departments))
+    return conditions
 
 
 def _appeal_details() -> list[Any]:
@@ -442,17 +541,38 @@ class Miss:
 
 
 @dataclass(frozen=True, slots=True)
-class AppealFigures:
-    """What reports need of one appeal (no texts): its topic, department, moments, deadlines, rating scores."""
+class GroupFigures:
+    """The figures of a group of appeals (a category, a department, or all), as the database worked them out."""
 
+    group: str
+    opened: int
+    first_response_median: float | None  # working hours
+    first_response_p90: float | None
+    first_response_in_time: int  # appeals first answered by their deadline
+    answered_in_time: int  # appeals answered by their resolution deadline
+    resolution_median_days: float | None  # calendar days from opening to the answer, answered appeals
+    scores: dict[int, int]  # how many ratings of each score
+
+
+@dataclass(frozen=True, slots=True)
+class AppealTimeline:
+    """What an export needs of one appeal (no texts): its moments, deadlines, who acted, the last rating."""
+
+    number: str
     category: str
     department: str
+    stage: str
     created_at: datetime
     first_response_at: datetime | None
     first_response_due_at: datetime | None
     answered_at: datetime | None
     resolution_due_at: datetime | None
-    scores: tuple[int, ...]
+    closed_at: datetime | None
+    moves: dict[str, datetime]  # when it last moved to each stage
+    actors: frozenset[str]
+    extended: bool  # its resolution deadline was extended
+    rating: tuple[int, datetime] | None  # the last rating: score, when
+    photos: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
     try:
         await upgrade(engine)
         await upgrade(engine)  # idempotent
-        assert await current_revision(engine) == "0013"
+        assert await current_revision(engine) == "0014"
 
         def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
             tables = set(inspect(connection).get_table_names())
@@ -159,5 +159,5 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, "sqlite+aiosqlite:///state/bot.sqlite3")
     result = run_bot("--config", str(config_path), "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "database schema revision: 0013" in result.stdout
+    assert "database schema revision: 0014" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0
