@@ -367,7 +367,7 @@ def charts(
     """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet):
     `weekly_counts` by (category, index of the week in `weeks`), and the departments' rows."""
     config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
-              "legend_at_bottom": True, "truncate_legend": 40}  # fmt: skip
+              "legend_at_bottom": True, "truncate_legend": 40, "truncate_label": 24, "margin_right": 48}  # fmt: skip
     weekly = pygal.StackedBar(title="Обращения по темам и неделям", x_label_rotation=30, **config)
     weekly.x_labels = weeks
     for category in sorted({category for category, _ in weekly_counts}):
@@ -385,7 +385,9 @@ def charts(
     resolved.add("медиана, дней", [round(row.resolution_median_days or 0, 1) for row in departments])
     resolved.add("срок, дней", [policy.resolution_days for _ in departments])
 
-    in_time = pygal.HorizontalBar(title=f"Рассмотрено в срок ({policy.resolution_days} дней), доля", **config)
+    in_time = pygal.HorizontalBar(title=f"Рассмотрено в срок ({policy.resolution_days} дней), %", range=(0, 100),
+                                  value_formatter=lambda share: f"{share:.0f} %",
+                                  **{**config, "legend_at_bottom_columns": 2})  # fmt: skip
     for row in departments:
         in_time.add(row.group, [round((row.answered_in_time or 0) * 100)])
 
