@@ -36,6 +36,7 @@ PREFIX = "/dashboard"
 COOKIE = "priemnaya_session"
 SESSION_LIFETIME = timedelta(hours=12)
 FAIR_RANK = 5  # appeals a department needs in the period to be ranked
+MONTHS_AFTER_DAYS = 183  # a longer period is charted by months, not weeks
 LIST_LIMIT = 500
 CONSOLE_ADMIN = StaffMember(telegram_id=1, name="Администратор (консоль)", role="admin")  # no roster configured
 SEES_PHONES = frozenset({"operator", "manager", "admin"})
@@ -307,13 +308,13 @@ async def overview_values(
 ) -> dict[str, Any]:
     """What the overview shows for a period (and departments; None: all)."""
     start, first, last = days.start, days.first, days.last
-    by_department = await table(uow, policy.calendar, days, "department", departments)
+    by_department = await table(uow, policy.calendar, days, "department", departments, total=False)
     ranked = sorted(
-        (row for row in by_department[:-1] if row.opened >= FAIR_RANK),
+        (row for row in by_department if row.opened >= FAIR_RANK),
         key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
     )
-    weeks = _weeks(days, policy.calendar.timezone)
-    weekly = await uow.appeals.opened_per_category([week for week, _ in weeks], departments)
+    spans = Spans.of(days, policy.calendar.timezone)
+    per_span = await uow.appeals.opened_per_category(spans.bounds, departments)
     misses = await uow.unmatched.most_frequent(since=start, limit=10)
     uses = [use for use in await uow.faq_uses.per_item(start) if use.helpful + use.unhelpful >= 3]
     unhelpful = sorted(uses, key=lambda use: use.helpful / (use.helpful + use.unhelpful))[:5]
@@ -321,10 +322,10 @@ async def overview_values(
         "period": f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
         "start": first.isoformat(),
         "end": last.isoformat(),
-        "total": by_department[-1].opened,
+        "total": sum(row.opened for row in by_department),
         "first_hours": f"{policy.first_response_hours:g}",
         "resolution_days": policy.resolution_days,
-        "charts": charts([label for _, label in weeks[:-1]], weekly, by_department[:-1], policy),
+        "charts": charts(spans, per_span, by_department, policy),
         "minimum": FAIR_RANK,
         "ranking": [_ranked(row) for row in ranked],
         "misses": misses,
@@ -332,14 +333,36 @@ async def overview_values(
     }
 
 
-def _weeks(days: Period, zone: ZoneInfo) -> list[tuple[datetime, str]]:
-    """The bounds of the period's weeks (Monday to Sunday, the first and last cut to the period) as moments, each
-    with the label of the week it begins; the last bound is the period's end."""
-    monday = days.first - timedelta(days=days.first.weekday())
-    bounds = [(days.start, f"{monday:%d.%m}")]
-    while (monday := monday + timedelta(days=7)) <= days.last:
-        bounds.append((datetime.combine(monday, time.min, zone), f"{monday:%d.%m}"))
-    return [*bounds, (days.end, "")]
+@dataclass(frozen=True, slots=True)
+class Spans:
+    """A period cut into weeks (Monday to Sunday), or into months when it is longer than half a year: the spans'
+    bounds as moments (the first and last cut to the period), and their labels."""
+
+    unit: str  # "неделям" or "месяцам", as in "по темам и неделям"
+    bounds: list[datetime]  # one more than the labels: the last is the period's end
+    labels: list[str]
+
+    @classmethod
+    def of(cls, days: Period, zone: ZoneInfo) -> Spans:
+        if (days.last - days.first).days < MONTHS_AFTER_DAYS:
+            unit, step, label = "неделям", _next_week, "%d.%m"
+            first = days.first - timedelta(days=days.first.weekday())
+        else:
+            unit, step, label = "месяцам", _next_month, "%m.%Y"
+            first = days.first.replace(day=1)
+        bounds, labels = [days.start], [f"{first:{label}}"]
+        while (first := step(first)) <= days.last:
+            bounds.append(datetime.combine(first, time.min, zone))
+            labels.append(f"{first:{label}}")
+        return cls(unit, [*bounds, days.end], labels)
+
+
+def _next_week(day: date) -> date:
+    return day + timedelta(days=7)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def report_page(authority: str, values: dict[str, Any]) -> str:
@@ -362,16 +385,16 @@ def _ranked(row: Row) -> dict[str, str]:
 
 
 def charts(
-    weeks: list[str], weekly_counts: dict[tuple[str, int], int], departments: list[Row], policy: AppealPolicy
+    spans: Spans, per_span: dict[tuple[str, int], int], departments: list[Row], policy: AppealPolicy
 ) -> list[str]:
-    """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet):
-    `weekly_counts` by (category, index of the week in `weeks`), and the departments' rows."""
+    """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet): appeals
+    opened `per_span` by (category, index of the span), and the departments' rows."""
     config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
               "legend_at_bottom": True, "truncate_legend": 40, "truncate_label": 24, "margin_right": 48}  # fmt: skip
-    weekly = pygal.StackedBar(title="Обращения по темам и неделям", x_label_rotation=30, **config)
-    weekly.x_labels = weeks
-    for category in sorted({category for category, _ in weekly_counts}):
-        weekly.add(category, [weekly_counts.get((category, index), 0) for index in range(len(weeks))])
+    opened = pygal.StackedBar(title=f"Обращения по темам и {spans.unit}", x_label_rotation=30, **config)
+    opened.x_labels = spans.labels
+    for category in sorted({category for category, _ in per_span}):
+        opened.add(category, [per_span.get((category, index), 0) for index in range(len(spans.labels))])
 
     first = pygal.Bar(title=f"Первый ответ, медиана рабочих часов (обещание — {policy.first_response_hours:g} ч)",
                       x_label_rotation=30, **config)  # fmt: skip
@@ -397,4 +420,4 @@ def charts(
         ratings.add(str(score), [row.scores.get(score, 0) for row in departments])
     # pygal still embeds a script with its tooltips' settings: without its JavaScript (none is loaded) it is dead
     # weight, and the pages allow no script.
-    return [SCRIPT.sub("", chart.render(is_unicode=True)) for chart in (weekly, first, resolved, in_time, ratings)]
+    return [SCRIPT.sub("", chart.render(is_unicode=True)) for chart in (opened, first, resolved, in_time, ratings)]

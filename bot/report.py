@@ -88,13 +88,16 @@ async def table(
     days: Period,
     by: str,
     departments: list[str] | None = None,
+    total: bool = True,
 ) -> list[Row]:
-    """Rows per `by` ("category" or "department") of the appeals opened in the days, in name order, with a total
-    row at the end; `departments`: only their appeals (None: all)."""
+    """Rows per `by` ("category" or "department") of the appeals opened in the days, in name order, then a total
+    row unless `total` is false; `departments`: only their appeals (None: all)."""
     await settle(uow, calendar)
-    groups = await uow.appeals.figures(days.start, days.end, by, departments)
-    total = (await uow.appeals.figures(days.start, days.end, None, departments))[0]
-    return [_row(figures.group, figures) for figures in groups] + [_row(TOTAL, total)]
+    start, end = days.start, days.end
+    rows = [_row(figures.group, figures) for figures in await uow.appeals.figures(start, end, by, departments)]
+    if total:
+        rows.append(_row(TOTAL, (await uow.appeals.figures(start, end, None, departments))[0]))
+    return rows
 
 
 def _row(group: str, figures: GroupFigures) -> Row:

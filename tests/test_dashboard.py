@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import openpyxl
@@ -15,8 +17,9 @@ import pytest
 from bot.app import Application
 from bot.config import Config, WebSettings, load_config
 from bot.core.types import Incoming, Platform
-from bot.dashboard import Dashboard
+from bot.dashboard import Dashboard, Spans
 from bot.media import MediaStore
+from bot.report import period
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.services.sign_in import sign_in_link
 from bot.web import WebServer
@@ -160,3 +163,18 @@ async def test_a_staff_member_asks_the_bot_for_a_link_in_telegram(
         Incoming(platform=Platform.TELEGRAM, user_id="5", chat_id="5", text="/dashboard")
     )
     assert "http" not in refused.text  # an outsider learns nothing
+
+
+def test_the_overview_charts_weeks_and_a_long_period_months() -> None:
+    zone = ZoneInfo("Europe/Moscow")
+    weeks = Spans.of(period(date(2026, 11, 4), date(2026, 11, 30), zone, 90), zone)  # a Wednesday to a Monday
+    assert (weeks.unit, weeks.labels) == ("неделям", ["02.11", "09.11", "16.11", "23.11", "30.11"])
+    assert weeks.bounds[0] == datetime(2026, 11, 4, tzinfo=zone)  # cut to the period
+    assert weeks.bounds[1] == datetime(2026, 11, 9, tzinfo=zone)
+    assert weeks.bounds[-1] == datetime(2026, 12, 1, tzinfo=zone)
+    year = Spans.of(period(date(2025, 12, 15), date(2026, 12, 3), zone, 90), zone)
+    assert year.unit == "месяцам"
+    assert year.labels[:2] == ["12.2025", "01.2026"]
+    assert year.labels[-1] == "12.2026"
+    assert len(year.bounds) == len(year.labels) + 1
+    assert year.bounds[1] == datetime(2026, 1, 1, tzinfo=zone)
