@@ -368,8 +368,9 @@ async def serve_web(app: Application, endpoints: dict[str, Endpoint]) -> WebServ
     settings = config.settings
     store = MediaStore(config.media_path, int(settings.media.max_megabytes * 1_000_000))
     routes = Dashboard(
-        app.sessions, app.texts, app.services.appeals, app.services.roster, settings.bot.authority, store
-    ).routes()
+        app.sessions, app.texts, app.services.appeals, app.services.roster, settings.bot.authority, store,
+        base_url=settings.web.base_url,
+    ).routes()  # fmt: skip
     if settings.api.enabled:
         from bot.api import Api
 

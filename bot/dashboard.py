@@ -72,6 +72,7 @@ class Dashboard:
         authority: str,
         store: MediaStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        base_url: str = "",
     ) -> None:
         self._sessions = sessions
         self._texts = texts
@@ -80,6 +81,7 @@ class Dashboard:
         self._authority = authority
         self._store = store
         self._clock = clock
+        self._media_url = media_url(base_url)
         self._templates = TEMPLATES
 
     def routes(self) -> list[web.RouteDef]:
@@ -259,7 +261,7 @@ class Dashboard:
     async def export(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         days = self._period(request)
         appeals = await uow.appeals.timelines(days.start, days.end, visitor.departments)
-        table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock())
+        table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock(), self._media_url)
         kind = request.match_info["kind"]
         if kind == "csv":
             body = export.csv_bytes(table)
@@ -363,6 +365,11 @@ def _next_week(day: date) -> date:
 
 def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def media_url(base_url: str) -> str:
+    """Where the dashboard serves the media store's photos, at the dashboard's public address `base_url`."""
+    return f"{base_url.rstrip('/')}{PREFIX}/media"
 
 
 def report_page(authority: str, values: dict[str, Any]) -> str:

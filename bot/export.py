@@ -26,12 +26,15 @@ COLUMNS = (
     "export.moved_accepted", "export.moved_in_progress", "export.moved_answered", "export.moved_closed",
     "export.first_response", "export.first_response_due", "export.first_response_in_time",
     "export.resolution_due", "export.extended", "export.resolved_in_time", "export.finished", "export.rating",
-    "export.rated", "export.photos", "export.actors",
+    "export.rated", "export.photos", "export.photo_links", "export.actors",
 )  # fmt: skip
 
 
-def rows(appeals: Sequence[AppealTimeline], texts: Texts, zone: ZoneInfo, now: datetime) -> list[list[Cell]]:
-    """The heading, then one row per appeal; times in the municipality's time zone (spreadsheets know none)."""
+def rows(
+    appeals: Sequence[AppealTimeline], texts: Texts, zone: ZoneInfo, now: datetime, media_url: str
+) -> list[list[Cell]]:
+    """The heading, then one row per appeal; times in the municipality's time zone (spreadsheets know none);
+    photos as addresses under `media_url` (the dashboard's, which shows them to signed-in staff only)."""
 
     def local(moment: datetime | None) -> datetime | None:
         return moment.astimezone(zone).replace(tzinfo=None, microsecond=0) if moment is not None else None
@@ -67,6 +70,7 @@ def rows(appeals: Sequence[AppealTimeline], texts: Texts, zone: ZoneInfo, now: d
                 score,
                 local(rated),
                 appeal.photos,
+                " ".join(f"{media_url}/{path}" for path in appeal.kept_photos),
                 ", ".join(sorted(appeal.actors - {RESIDENT_ACTOR})),
             ]
         )

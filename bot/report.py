@@ -127,7 +127,9 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
         by_department = await table(uow, policy.calendar, days, "department")
         exported = await uow.appeals.timelines(days.start, days.end) if args.csv or args.xlsx else []
         page = await overview_page(config, uow, days) if args.html else ""
-    appeals = export.rows(exported, texts, zone, datetime.now(zone))
+    from bot.dashboard import media_url
+
+    appeals = export.rows(exported, texts, zone, datetime.now(zone), media_url(config.settings.web.base_url))
     if args.csv:
         await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(appeals))
     if args.xlsx:

@@ -478,13 +478,13 @@ class AppealRepository:
         )  # fmt: skip
         for appeal_id, score, at in (await self._session.execute(ratings)).all():
             rated[appeal_id] = (score, at)  # the last one counts
-        photos = dict(
-            (await self._session.execute(
-                select(AppealAttachment.appeal_id, func.count())
-                .join(Appeal, AppealAttachment.appeal_id == Appeal.id).where(*conditions)
-                .group_by(AppealAttachment.appeal_id)
-            )).all()
+        photos: dict[int, list[str | None]] = {}
+        attached = (
+            select(AppealAttachment.appeal_id, AppealAttachment.media_path)
+            .join(Appeal, AppealAttachment.appeal_id == Appeal.id).where(*conditions).order_by(AppealAttachment.id)
         )  # fmt: skip
+        for appeal_id, path in (await self._session.execute(attached)).all():
+            photos.setdefault(appeal_id, []).append(path)
         appeals = select(
             Appeal.id, Appeal.number, Appeal.category, Appeal.department, Appeal.stage, Appeal.created_at,
             Appeal.first_response_at, Appeal.first_response_due_at, Appeal.answered_at, Appeal.resolution_due_at,
@@ -497,7 +497,8 @@ class AppealRepository:
                 actors=frozenset(actors.get(row[0], ())),
                 extended=row[0] in extended,
                 rating=rated.get(row[0]),
-                photos=photos.get(row[0], 0),
+                photos=len(photos.get(row[0], ())),
+                kept_photos=tuple(path for path in photos.get(row[0], ()) if path),
             )
             for row in (await self._session.execute(appeals)).all()
         ]
@@ -573,6 +574,7 @@ class AppealTimeline:
     extended: bool  # its resolution deadline was extended
     rating: tuple[int, datetime] | None  # the last rating: score, when
     photos: int
+    kept_photos: tuple[str, ...]  # paths in the media store of those downloaded
 
 
 @dataclass(frozen=True, slots=True)

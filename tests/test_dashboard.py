@@ -121,7 +121,13 @@ async def test_an_operator_sees_everything_and_a_department_its_own(
             book = openpyxl.load_workbook(io.BytesIO(await response.read()))
         sheet = book.active
         assert sheet is not None
-        assert sorted(row[0].value for row in sheet.iter_rows(min_row=2)) == sorted(numbers.values())
+        table = [[cell.value for cell in row] for row in sheet.iter_rows()]
+        assert sorted(row[0] for row in table[1:]) == sorted(numbers.values())
+        links = {row[0]: row[table[0].index("Фото (ссылки для сотрудников)")] for row in table[1:]}
+        assert links[numbers["lift"]] is None
+        assert links[numbers["pit"]] == f"/dashboard/media/{photo.group(1)}"  # the export refers to the photo
+        async with olga.get(f"{base}{links[numbers['pit']]}") as response:
+            assert await response.read() == PNG
 
         async with olga.post(f"{base}/dashboard/logout", data={"csrf": "forged"}) as response:
             assert response.status == 403
