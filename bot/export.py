@@ -93,9 +93,12 @@ def _text(cell: Cell) -> str | int:
 
 
 def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
-    """One sheet: a bold heading row, frozen; dates as dates; columns wide enough to read."""
+    """One sheet: a bold heading row, frozen; dates as dates; text as text; columns wide enough to read."""
     file = io.BytesIO()
-    book = xlsxwriter.Workbook(file, {"in_memory": True, "default_date_format": "dd.mm.yyyy hh:mm"})
+    # Text stays text: never a formula (safe whatever a cell holds) nor a link (which also costs a check per cell).
+    options = {"in_memory": True, "default_date_format": "dd.mm.yyyy hh:mm", "strings_to_formulas": False,
+               "strings_to_urls": False}  # fmt: skip
+    book = xlsxwriter.Workbook(file, options)
     sheet = book.add_worksheet(title[:31])
     heading = book.add_format({"bold": True})
     sheet.write_row(0, 0, table[0], heading)

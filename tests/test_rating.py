@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
+from bot import export
 from bot.adapters.console import ConsoleChat
 from bot.app import Application
 from bot.config import Config, load_config
@@ -336,3 +338,12 @@ async def test_the_appeals_of_a_period_export_to_csv_and_xlsx(
     assert table[1][0] == number
     assert isinstance(table[1][heading.index("Подано")], datetime)  # a date a spreadsheet can sort and count
     assert table[1][heading.index("Оценка")] == 5
+
+
+def test_an_exported_text_stays_text_never_a_formula_or_a_link() -> None:
+    table: list[list[export.Cell]] = [["Отдел", "Фото"], ['=HYPERLINK("http://evil")', "http://127.0.0.1/x.jpg"]]
+    sheet = openpyxl.load_workbook(io.BytesIO(export.xlsx_bytes(table, "Обращения"))).active
+    assert sheet is not None
+    department, photo = sheet["A2"], sheet["B2"]
+    assert (department.data_type, department.value) == ("s", '=HYPERLINK("http://evil")')
+    assert photo.hyperlink is None
