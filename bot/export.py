@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import xlsxwriter
+import rustpy_xlsxwriter
 
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import RESIDENT_ACTOR
@@ -93,19 +93,14 @@ def _text(cell: Cell) -> str | int:
 
 
 def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
-    """One sheet: a bold heading row, frozen; dates as dates; text as text; columns wide enough to read."""
+    """One sheet: a bold heading row, frozen; dates as dates; text as text (never a formula); columns wide enough
+    to read."""
+    heading = [str(name) for name in table[0]]
+    # A sheet's columns are the records' keys: with no appeal, one record of blanks still writes the heading.
+    records = [dict(zip(heading, row, strict=True)) for row in table[1:]] or [dict.fromkeys(heading)]
     file = io.BytesIO()
-    # Text stays text: never a formula (safe whatever a cell holds) nor a link (which also costs a check per cell).
-    options = {"in_memory": True, "default_date_format": "dd.mm.yyyy hh:mm", "strings_to_formulas": False,
-               "strings_to_urls": False}  # fmt: skip
-    book = xlsxwriter.Workbook(file, options)
-    sheet = book.add_worksheet(title[:31])
-    heading = book.add_format({"bold": True})
-    sheet.write_row(0, 0, table[0], heading)
-    for number, row in enumerate(table[1:], start=1):
-        sheet.write_row(number, 0, row)
-    sheet.freeze_panes(1, 0)
-    for column, name in enumerate(table[0]):
-        sheet.set_column(column, column, max(12, min(40, len(str(name)) + 2)))
-    book.close()
+    rustpy_xlsxwriter.write_worksheet(
+        records, file, sheet_name=title[:31], freeze_row=1, bold_headers=True, datetime_format="dd.mm.yyyy hh:mm",
+        column_widths={name: max(12, min(40, len(name) + 2)) for name in heading},
+    )  # fmt: skip
     return file.getvalue()

@@ -347,3 +347,10 @@ def test_an_exported_text_stays_text_never_a_formula_or_a_link() -> None:
     department, photo = sheet["A2"], sheet["B2"]
     assert (department.data_type, department.value) == ("s", '=HYPERLINK("http://evil")')
     assert photo.hyperlink is None
+
+
+def test_an_export_of_a_period_without_appeals_still_has_its_heading() -> None:
+    sheet = openpyxl.load_workbook(io.BytesIO(export.xlsx_bytes([["Номер", "Тема"]], "Обращения"))).active
+    assert sheet is not None
+    assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [["Номер", "Тема"]]
+    assert sheet.freeze_panes == "A2"
