@@ -20,7 +20,8 @@ from storage.repositories import AppealTimeline
 
 Cell = str | int | datetime | None
 # The stage moves with a column of their own, and the columns' headings (keys of texts, [export]).
-MOVES = (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.ANSWERED, AppealStage.CLOSED)
+MOVES = tuple(stage.value for stage in (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.ANSWERED,
+                                       AppealStage.CLOSED))  # fmt: skip
 COLUMNS = (
     "export.number", "export.category", "export.department", "export.stage", "export.opened",
     "export.moved_accepted", "export.moved_in_progress", "export.moved_answered", "export.moved_closed",
@@ -59,7 +60,7 @@ def rows(
                 appeal.department,
                 stages[AppealStage(appeal.stage)],
                 local(appeal.created_at),
-                *(local(appeal.moves.get(stage.value)) for stage in MOVES),
+                *(local(appeal.moves.get(stage)) for stage in MOVES),
                 local(appeal.first_response_at),
                 local(appeal.first_response_due_at),
                 in_time(appeal.first_response_at, appeal.first_response_due_at),
@@ -89,7 +90,7 @@ def csv_bytes(table: list[list[Cell]]) -> bytes:
 def _text(cell: Cell) -> str | int:
     if cell is None:
         return ""
-    return f"{cell:%Y-%m-%d %H:%M}" if isinstance(cell, datetime) else cell
+    return cell.isoformat(" ", "minutes") if isinstance(cell, datetime) else cell  # 2026-12-03 10:05
 
 
 def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
