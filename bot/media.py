@@ -131,20 +131,32 @@ class MediaKeeper:
         return removed
 
     async def keep_due(self, batch: int = 20) -> int:
-        """Keep a batch of waiting photos; returns how many were tried."""
+        """Keep a batch of waiting photos; returns how many were tried. The downloads happen between two short
+        transactions, holding no database connection; a photo erased meanwhile is left to the sweep."""
         async with UnitOfWork(self._sessions) as uow:
-            waiting = await uow.appeals.attachments_to_keep(list(self._downloaders), MAX_TRIES, batch)
-            for attachment in waiting:
-                downloader = self._downloaders[attachment.platform]
-                try:
-                    data = await downloader.download(attachment.platform_file_id, self._store.max_bytes + 1)
-                    attachment.media_path = await asyncio.to_thread(self._store.keep, data)
-                except MediaRefused as exc:
-                    attachment.media_problem = str(exc)[:64]
-                    log.warning("media store: photo %s not kept: %s", attachment.id, exc)
-                except Exception as exc:
+            waiting = [(attachment.id, attachment.platform, attachment.platform_file_id)
+                       for attachment in await uow.appeals.attachments_to_keep(list(self._downloaders), MAX_TRIES,
+                                                                               batch)]  # fmt: skip
+        kept: dict[int, str] = {}
+        refused: dict[int, str] = {}
+        for id_, platform, file_id in waiting:
+            try:
+                data = await self._downloaders[platform].download(file_id, self._store.max_bytes + 1)
+                kept[id_] = await asyncio.to_thread(self._store.keep, data)
+            except MediaRefused as exc:
+                refused[id_] = str(exc)[:64]
+                log.warning("media store: photo %s not kept: %s", id_, exc)
+            except Exception as exc:
+                log.warning("media store: photo %s not downloaded (%s)", id_, exc)
+        if not waiting:
+            return 0
+        async with UnitOfWork(self._sessions) as uow:
+            for attachment in await uow.appeals.attachments_with_ids([id_ for id_, _, _ in waiting]):
+                if attachment.id in kept:
+                    attachment.media_path = kept[attachment.id]
+                elif attachment.id in refused:
+                    attachment.media_problem = refused[attachment.id]
+                else:
                     attachment.media_attempts += 1
-                    tries = attachment.media_attempts
-                    log.warning("media store: photo %s not downloaded (%s); try %d", attachment.id, exc, tries)
             await uow.commit()
         return len(waiting)

@@ -296,6 +296,11 @@ class AppealRepository:
         )
         return list((await self._session.execute(query)).scalars())
 
+    async def attachments_with_ids(self, ids: Sequence[int]) -> list[AppealAttachment]:
+        """The photos of these ids that still exist (an erasure deletes them)."""
+        query = select(AppealAttachment).where(AppealAttachment.id.in_(ids)).order_by(AppealAttachment.id)
+        return list((await self._session.execute(query)).scalars())
+
     async def media_visible(self, media_path: str, departments: list[str] | None) -> bool:
         """Whether a stored photo belongs to an appeal of these departments (None: of any)."""
         query = select(AppealAttachment.id).join(Appeal).where(AppealAttachment.media_path == media_path)

@@ -3,7 +3,8 @@ store (size and type checked), so they outlive the platform's links."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from bot.adapters.vk import VkSender, largest_photo, make_api
 from bot.app import Application
 from bot.config import VkSettings
 from bot.media import MediaKeeper, MediaRefused, MediaStore
+from bot.services.appeals import AppealDraft, open_appeal
 from storage.models import AppealAttachment
+from storage.uow import UnitOfWork
+from tests.conftest import stored_resident
 from tests.fake_telegram import FakeTelegram, User
 from tests.fake_vk import JPEG, FakeVK
 from tests.fake_vk import User as VkUser
@@ -90,3 +94,38 @@ async def test_photos_no_appeal_refers_to_any_more_are_deleted(app: Application,
     assert store.remove_all_but({kept}, older_than=0.0) == 1
     assert store.path(orphan) is None
     assert store.path(kept) is not None
+
+
+class SlowPlatform:
+    """A platform whose download lasts while `meanwhile` runs: the resident erases their photo mid-download."""
+
+    def __init__(self, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        self._meanwhile = meanwhile
+
+    async def download(self, file_id: str, max_bytes: int) -> bytes:
+        await asyncio.wait_for(self._meanwhile(), timeout=10)  # the database is free while a photo downloads
+        return PNG
+
+
+async def test_a_photo_erased_while_it_downloads_is_not_kept_and_nothing_waits_for_the_download(
+    app: Application, tmp_path: Path
+) -> None:
+    async with UnitOfWork(app.sessions) as uow:
+        resident = await stored_resident(uow, "telegram", "42")
+        draft = AppealDraft("Дороги", "Яма на дороге у дома 5")
+        appeal = await open_appeal(uow, app.services.appeals, resident, "telegram", draft, app.services.clock())
+        appeal.attachments.append(AppealAttachment(platform="telegram", platform_file_id="pit-1280"))
+        await uow.commit()
+
+    async def erase() -> None:
+        async with UnitOfWork(app.sessions) as uow:
+            stored = await uow.appeals.by_number(appeal.number)
+            assert stored is not None
+            stored.attachments.clear()
+            await uow.commit()
+
+    keeper = MediaKeeper(app.sessions, MediaStore(tmp_path / "media", 1000), {"telegram": SlowPlatform(erase)})
+    assert await keeper.keep_due() == 1
+    assert await keeper.keep_due() == 0
+    async with app.sessions() as session:
+        assert (await session.execute(select(AppealAttachment))).scalars().all() == []
