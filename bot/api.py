@@ -241,6 +241,8 @@ def _row(row: Row) -> dict[str, Any]:
         "answered_in_time": row.answered_in_time,
         "average_rating": row.average_rating,
         "poor_ratings": row.poor_ratings,
+        "resolution_median_days": row.resolution_median_days,
+        "ratings": {str(score): row.scores.get(score, 0) for score in range(1, 6)},  # how many of each score
     }
 
 
@@ -304,7 +306,10 @@ OPENAPI: dict[str, Any] = {
                     {"name": name, "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}
                     for name in ("from", "to")
                 ],
-                "responses": {"200": {"description": "{by_category, by_department}"}, "401": _ERROR},
+                "responses": {"200": {"description": "{from, to, by_category, by_department}; each row: group, "
+                                      "opened, first_response_median_hours, first_response_p90_hours, "
+                                      "first_response_in_time, answered_in_time, average_rating, poor_ratings, "
+                                      "resolution_median_days, ratings (score: count)"}, "401": _ERROR},
             }
         },
     },

@@ -99,6 +99,10 @@ async def test_tokens_decide_who_reads_and_who_acts(app: Application, base: str)
         async with http.get(f"{base}/api/v1/stats", headers=bearer(keys["read"])) as response:
             stats = await response.json()
         assert stats["by_category"][-1]["group"] == "всего"
+        total = stats["by_department"][-1]
+        assert total["opened"] >= 1
+        assert total["ratings"] == {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}  # nobody rated yet
+        assert total["resolution_median_days"] is not None  # the appeal answered above
         async with http.get(f"{base}/api/openapi.json") as response:
             document = await response.json()
         assert document["openapi"].startswith("3.")
