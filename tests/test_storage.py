@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
@@ -17,7 +20,7 @@ from storage.db import create_engine, current_revision, session_factory, upgrade
 from storage.models import Appeal, AppealEvent, Base, OutboxMessage, Rating, Resident, UnmatchedQuestion
 from storage.repositories import ResidentProfile
 from storage.uow import UnitOfWork
-from tests.conftest import run_bot, write_config
+from tests.conftest import POSTGRES_URL, run_bot, stored_resident, write_config
 
 EXPECTED_TABLES = {
     "residents",
@@ -167,3 +170,43 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "database schema revision: 0014" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0
+
+
+@pytest.mark.postgres
+async def test_a_database_user_who_may_not_create_extensions_still_gets_the_schema_and_its_search(
+    postgres_server: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pg_trgm is optional: without the right to create it, the migrations go on without the trigram indexes."""
+    suffix = uuid.uuid4().hex[:8]
+    database, role = f"priemnaya_limited_{suffix}", f"priemnaya_limited_{suffix}"
+    admin_url = make_url(POSTGRES_URL).set(drivername="postgresql")
+    admin = await asyncpg.connect(admin_url.render_as_string(hide_password=False))
+    await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    inside = await asyncpg.connect(admin_url.set(database=database).render_as_string(hide_password=False))
+    await inside.execute(f'GRANT CREATE ON SCHEMA public TO "{role}"')  # tables, but no extensions
+    await inside.close()
+    engine = create_engine(make_url(POSTGRES_URL).set(username=role, database=database).render_as_string(False))
+    try:
+        with caplog.at_level("WARNING"):
+            await upgrade(engine)
+        assert await current_revision(engine) == "0014"
+        assert "pg_trgm could not be created (InsufficientPrivilegeError)" in caplog.text
+        async with engine.connect() as connection:
+            indexes = await connection.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("appeals")})
+        assert "ix_appeals_created_at" in indexes
+        assert not any(name.endswith("_trigrams") for name in indexes)
+        sessions = session_factory(engine)
+        async with UnitOfWork(sessions) as uow:
+            resident = await stored_resident(uow, "telegram", "42")
+            pit = Appeal(number="А-2026-000001", resident_id=resident, category="Дороги",
+                         department="Дорожное хозяйство", stage="new", description="Яма у дома 5")  # fmt: skip
+            uow.appeals.add(pit)
+            await uow.commit()
+        async with UnitOfWork(sessions) as uow:
+            assert [a.number for a in await uow.appeals.search(text="яма")] == ["А-2026-000001"]
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()
