@@ -28,7 +28,7 @@ from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
 from bot.services.notices import STAGE_TEXTS
 from bot.services.staff import Roster
-from bot.texts import Texts
+from bot.texts import Texts, local_time
 from storage.models import Appeal, WebSession, utcnow
 from storage.uow import UnitOfWork
 
@@ -214,9 +214,6 @@ class Dashboard:
                               text="Обращения с таким номером нет, или оно не вашего отдела.")  # fmt: skip
         zone = self._policy.calendar.timezone
 
-        def when(moment: datetime | None) -> str:
-            return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}" if moment else "—"
-
         history = []
         for event in appeal.events:
             if is_note(event):
@@ -227,7 +224,7 @@ class Dashboard:
                 what = self._texts(STAGE_TEXTS[AppealStage(event.to_stage)]) + (
                     f": {event.comment}" if event.comment else ""
                 )
-            history.append({"at": when(event.created_at), "actor": event.actor, "what": what})
+            history.append({"at": local_time(event.created_at, zone), "actor": event.actor, "what": what})
         ratings = await uow.ratings.all_of(appeal.id)
         card = {
             "number": appeal.number,
@@ -240,9 +237,9 @@ class Dashboard:
             if appeal.latitude is not None and appeal.longitude is not None
             else None,
             "phone": appeal.phone if visitor.member.role in SEES_PHONES else None,
-            "created": when(appeal.created_at),
-            "first_due": when(appeal.first_response_due_at),
-            "resolution_due": when(appeal.resolution_due_at),
+            "created": local_time(appeal.created_at, zone),
+            "first_due": local_time(appeal.first_response_due_at, zone),
+            "resolution_due": local_time(appeal.resolution_due_at, zone),
             "photos": [photo.media_path for photo in appeal.attachments if photo.media_path],
             "answer": appeal.answer_text,
             "ratings": [f"{r.score}" + (f" — {r.comment}" if r.comment else "") for r in ratings],

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+
+def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as people read it, in the municipality's time zone: "03.12.2026 14:05"; "—" when there is none."""
+    return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}" if moment is not None else "—"
 
 
 class TextsError(Exception):

@@ -12,6 +12,7 @@ from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import RESIDENT_ACTOR, is_note
 from bot.services.notices import STAGE_TEXTS
 from bot.services.privacy import forget, stored_data
+from bot.texts import local_time
 from handlers.menu import MAIN_MENU, show_menu
 from storage.models import Appeal
 
@@ -44,8 +45,7 @@ async def my_data(ctx: Context) -> None:
 
 
 def local(ctx: Context, moment: datetime | None) -> str:
-    zone = ctx.services.appeals.calendar.timezone
-    return f"{moment.astimezone(zone):%d.%m.%Y %H:%M}" if moment is not None else "—"
+    return local_time(moment, ctx.services.appeals.calendar.timezone)
 
 
 def appeal_data(ctx: Context, appeal: Appeal) -> str:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.types import Button, Keyboard, keyboard_to_json
 from bot.services.appeal_stages import AppealStage, StageMove
-from bot.texts import Texts
+from bot.texts import Texts, local_time
 from storage.models import Appeal, OutboxMessage
 from storage.uow import UnitOfWork
 
@@ -122,4 +122,4 @@ class Notices:
         return text
 
     def when(self, moment: datetime | None) -> str:
-        return f"{moment.astimezone(self.timezone):%d.%m.%Y %H:%M}" if moment else "-"
+        return local_time(moment, self.timezone)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.config import StaffMember
@@ -12,7 +11,7 @@ from bot.core.types import Button, Keyboard
 from bot.services.appeal_stages import ALLOWED_MOVES, FINAL_STAGES, AppealStage
 from bot.services.appeals import was_extended
 from bot.services.notices import STAGE_TEXTS
-from bot.texts import Texts
+from bot.texts import Texts, local_time
 from storage.models import Appeal
 
 MOVE = "desk:move"  # button payload desk:move:<number>:<stage>[:<reason index>]
@@ -77,9 +76,6 @@ def topic_closed(appeal: Appeal) -> bool:
 def card_text(texts: Texts, appeal: Appeal, timezone: ZoneInfo) -> str:
     """Everything staff need to work on the appeal, in one message."""
 
-    def when(moment: datetime | None) -> str:
-        return moment.astimezone(timezone).strftime("%d.%m.%Y %H:%M") if moment is not None else "—"
-
     if appeal.latitude is not None and appeal.longitude is not None:
         place = texts("desk.place_point", latitude=appeal.latitude, longitude=appeal.longitude)
         place += f"\n{appeal.address}" if appeal.address else ""
@@ -95,8 +91,8 @@ def card_text(texts: Texts, appeal: Appeal, timezone: ZoneInfo) -> str:
         place=place,
         phone=appeal.phone or texts("desk.none"),
         photos=len(appeal.attachments),
-        first_response=when(appeal.first_response_due_at),
-        resolution=when(appeal.resolution_due_at),
+        first_response=local_time(appeal.first_response_due_at, timezone),
+        resolution=local_time(appeal.resolution_due_at, timezone),
     )
 
 
