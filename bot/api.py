@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.report import Period, Row, period, table
+from bot.report import Period, Row, period, tables
 from bot.services.api_tokens import authorised
 from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError
 from bot.services.appeals import (
@@ -147,8 +147,7 @@ class Api:
 
     async def stats(self, request: web.Request, uow: UnitOfWork, actor: str) -> web.Response:
         days = _period(request.query.get("from"), request.query.get("to"), self._policy)
-        by_category = await table(uow, self._policy.calendar, days, "category")
-        by_department = await table(uow, self._policy.calendar, days, "department")
+        by_category, by_department = await tables(uow, self._policy.calendar, days, "category", "department")
         return web.json_response(
             {"from": days.start.isoformat(), "to": days.end.isoformat(), "by_category": [_row(r) for r in by_category],
              "by_department": [_row(r) for r in by_department]}

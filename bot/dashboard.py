@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import export
 from bot.config import StaffMember
 from bot.media import MediaStore
-from bot.report import Period, Row, period, table
+from bot.report import Period, Row, period, tables
 from bot.services.api_tokens import digest
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
@@ -307,7 +307,7 @@ async def overview_values(
 ) -> dict[str, Any]:
     """What the overview shows for a period (and departments; None: all)."""
     start, first, last = days.start, days.first, days.last
-    by_department = await table(uow, policy.calendar, days, "department", departments, total=False)
+    [by_department] = await tables(uow, policy.calendar, days, "department", departments=departments, total=False)
     ranked = sorted(
         (row for row in by_department if row.opened >= FAIR_RANK),
         key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),

@@ -82,22 +82,25 @@ async def settle(uow: UnitOfWork, calendar: WorkingCalendar) -> int:
     return settled
 
 
-async def table(
+async def tables(
     uow: UnitOfWork,
     calendar: WorkingCalendar,
     days: Period,
-    by: str,
+    *by: str,
     departments: list[str] | None = None,
     total: bool = True,
-) -> list[Row]:
-    """Rows per `by` ("category" or "department") of the appeals opened in the days, in name order, then a total
-    row unless `total` is false; `departments`: only their appeals (None: all)."""
+) -> list[list[Row]]:
+    """For each grouping of `by` ("category", "department"), the rows of the appeals opened in the days, in name
+    order, then the total row (worked out once for all) unless `total` is false; `departments`: only their
+    appeals (None: all)."""
     await settle(uow, calendar)
     start, end = days.start, days.end
-    rows = [_row(figures.group, figures) for figures in await uow.appeals.figures(start, end, by, departments)]
-    if total:
-        rows.append(_row(TOTAL, (await uow.appeals.figures(start, end, None, departments))[0]))
-    return rows
+    totals = [_row(TOTAL, (await uow.appeals.figures(start, end, None, departments))[0])] if total else []
+    return [
+        [_row(figures.group, figures) for figures in await uow.appeals.figures(start, end, grouping, departments)]
+        + totals
+        for grouping in by
+    ]
 
 
 def _row(group: str, figures: GroupFigures) -> Row:
@@ -123,8 +126,7 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
     days = period(args.start, args.end, zone, 30)
     texts = load_texts(config)
     async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:  # read while it is open
-        by_category = await table(uow, policy.calendar, days, "category")
-        by_department = await table(uow, policy.calendar, days, "department")
+        by_category, by_department = await tables(uow, policy.calendar, days, "category", "department")
         exported = await uow.appeals.timelines(days.start, days.end) if args.csv or args.xlsx else []
         page = await overview_page(config, uow, days) if args.html else ""
     from bot.dashboard import media_url

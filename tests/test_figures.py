@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 
 from bot.app import Application
-from bot.report import period, settle, table
+from bot.report import period, settle, tables
 from storage.models import Appeal, Rating
 from storage.uow import UnitOfWork
 from tests.conftest import stored_resident
@@ -57,7 +57,7 @@ async def test_figures_per_department_match_what_python_works_out(app: Applicati
         await session.commit()
 
     async with UnitOfWork(app.sessions) as uow:
-        rows = await table(uow, calendar, days, "department")
+        [rows] = await tables(uow, calendar, days, "department")
         assert await settle(uow, calendar) == 0  # table() kept them all; nothing is worked out twice
     async with app.sessions() as session:
         kept = dict((await session.execute(select(Appeal.id, Appeal.first_response_hours))).all())
@@ -84,7 +84,7 @@ async def test_figures_per_department_match_what_python_works_out(app: Applicati
 async def test_an_empty_period_has_no_figures(app: Application) -> None:
     days = period(date(2020, 1, 1), date(2020, 1, 31), ZoneInfo("Europe/Moscow"), 31)
     async with UnitOfWork(app.sessions) as uow:
-        rows = await table(uow, app.services.appeals.calendar, days, "category")
+        [rows] = await tables(uow, app.services.appeals.calendar, days, "category")
     assert len(rows) == 1
     total = rows[0]
     assert (total.group, total.opened, total.first_response_median, total.average_rating) == ("всего", 0, None, None)
