@@ -137,6 +137,8 @@ class MediaKeeper:
             waiting = [(attachment.id, attachment.platform, attachment.platform_file_id)
                        for attachment in await uow.appeals.attachments_to_keep(list(self._downloaders), MAX_TRIES,
                                                                                batch)]  # fmt: skip
+        if not waiting:
+            return 0
         kept: dict[int, str] = {}
         refused: dict[int, str] = {}
         for id_, platform, file_id in waiting:
@@ -148,8 +150,6 @@ class MediaKeeper:
                 log.warning("media store: photo %s not kept: %s", id_, exc)
             except Exception as exc:
                 log.warning("media store: photo %s not downloaded (%s)", id_, exc)
-        if not waiting:
-            return 0
         async with UnitOfWork(self._sessions) as uow:
             for attachment in await uow.appeals.attachments_with_ids([id_ for id_, _, _ in waiting]):
                 if attachment.id in kept:

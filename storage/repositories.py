@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from storage.aggregates import percentile, seconds_between
 from storage.models import (
+    UNSETTLED,
     ApiToken,
     Appeal,
     AppealAttachment,
@@ -350,8 +351,7 @@ class AppealRepository:
                 or_(Appeal.number.icontains(text, autoescape=True), Appeal.description.icontains(text, autoescape=True))
             )
         if created_between is not None:
-            conditions.append(Appeal.created_at >= created_between[0])
-            conditions.append(Appeal.created_at < created_between[1])
+            conditions += _opened(*created_between, None)
         if stages:
             conditions.append(Appeal.stage.in_(stages))
         if department:
@@ -444,7 +444,7 @@ class AppealRepository:
         (id, opened, first response)."""
         query = (
             select(Appeal.id, Appeal.created_at, Appeal.first_response_at)
-            .where(Appeal.first_response_at.is_not(None), Appeal.first_response_hours.is_(None))
+            .where(UNSETTLED)  # the partial index's own predicate
             .order_by(Appeal.id)
             .limit(limit)
         )
