@@ -20,7 +20,10 @@ from sqlalchemy.engine import make_url
 
 from bot.adapters.console import ConsoleChat
 from bot.app import Application
-from bot.config import Config, load_config
+from bot.config import Config, WebSettings, load_config
+from bot.dashboard import Dashboard
+from bot.media import MediaStore
+from bot.web import WebServer
 from storage.db import create_engine, upgrade
 from storage.models import utcnow
 from storage.repositories import ResidentProfile
@@ -202,6 +205,17 @@ async def app(config: Config) -> AsyncIterator[Application]:
     application = await Application.start(config)
     yield application
     await application.close()
+
+
+@pytest.fixture
+async def site(app: Application, tmp_path: Path) -> AsyncIterator[tuple[str, MediaStore]]:
+    """The managers' dashboard of `app` served on 127.0.0.1, with a media store: its address and the store."""
+    store = MediaStore(tmp_path / "media", 1_000_000)
+    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store)
+    web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
+    await web.start()
+    yield f"http://127.0.0.1:{web.port}", store
+    await web.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,14 +14,13 @@ import openpyxl
 import pytest
 
 from bot.app import Application
-from bot.config import Config, WebSettings, load_config
+from bot.config import Config, load_config
 from bot.core.types import Incoming, Platform
-from bot.dashboard import Dashboard, Spans
+from bot.dashboard import Spans
 from bot.media import MediaStore
 from bot.report import period
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.services.sign_in import sign_in_link
-from bot.web import WebServer
 from storage.models import AppealAttachment
 from storage.uow import UnitOfWork
 from tests.conftest import stored_resident, write_config
@@ -46,16 +44,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 @pytest.fixture
 def config(tmp_path: Path, database_url: str) -> Config:
     return load_config(write_config(tmp_path, database_url, ROSTER), environ={})
-
-
-@pytest.fixture
-async def site(app: Application, tmp_path: Path) -> AsyncIterator[tuple[str, MediaStore]]:
-    store = MediaStore(tmp_path / "media", 1_000_000)
-    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store)
-    web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
-    await web.start()
-    yield f"http://127.0.0.1:{web.port}", store
-    await web.stop()
 
 
 async def seed(app: Application, store: MediaStore) -> dict[str, str]:

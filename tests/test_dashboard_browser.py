@@ -21,14 +21,12 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bot.app import Application
-from bot.config import Config, WebSettings, load_config
-from bot.dashboard import Dashboard
+from bot.config import Config, load_config
 from bot.media import MediaStore
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_appeal
 from bot.services.ratings import rate
 from bot.services.sign_in import sign_in_link
-from bot.web import WebServer
 from storage.models import AppealAttachment
 from storage.uow import UnitOfWork
 from tests.conftest import IN_CI, stored_resident, write_config
@@ -79,16 +77,6 @@ async def browser() -> AsyncIterator[Browser]:
         chromium = await playwright.chromium.launch(executable_path=CHROMIUM)
         yield chromium
         await chromium.close()
-
-
-@pytest.fixture
-async def site(app: Application, tmp_path: Path) -> AsyncIterator[tuple[str, MediaStore]]:
-    store = MediaStore(tmp_path / "media", 1_000_000)
-    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store)
-    web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
-    await web.start()
-    yield f"http://127.0.0.1:{web.port}", store
-    await web.stop()
 
 
 async def seed(app: Application, store: MediaStore) -> dict[str, str]:
