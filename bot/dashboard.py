@@ -257,8 +257,10 @@ class Dashboard:
 
     async def export(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         days = self._period(request)
-        appeals = await uow.appeals.timelines(days.start, days.end, visitor.departments)
-        table = export.rows(appeals, self._texts, self._policy.calendar.timezone, self._clock(), self._media_url)
+        table = await export.table(
+            uow, self._texts, start=days.start, end=days.end, zone=self._policy.calendar.timezone, now=self._clock(),
+            media_url=self._media_url, departments=visitor.departments,
+        )  # fmt: skip
         kind = request.match_info["kind"]
         if kind == "csv":
             body = export.csv_bytes(table)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,12 +15,10 @@ from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import RESIDENT_ACTOR
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
-from storage.repositories import AppealTimeline
+from storage.uow import UnitOfWork
 
 Cell = str | int | datetime | None
-# The stage moves with a column of their own, and the columns' headings (keys of texts, [export]).
-MOVES = tuple(stage.value for stage in (AppealStage.ACCEPTED, AppealStage.IN_PROGRESS, AppealStage.ANSWERED,
-                                       AppealStage.CLOSED))  # fmt: skip
+# The columns' headings (keys of texts, [export]), in the order of `table`'s rows.
 COLUMNS = (
     "export.number", "export.category", "export.department", "export.stage", "export.opened",
     "export.moved_accepted", "export.moved_in_progress", "export.moved_answered", "export.moved_closed",
@@ -31,51 +28,39 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def rows(
-    appeals: Sequence[AppealTimeline], texts: Texts, zone: ZoneInfo, now: datetime, media_url: str
+async def table(
+    uow: UnitOfWork,
+    texts: Texts,
+    *,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    now: datetime,
+    media_url: str,
+    departments: list[str] | None = None,
 ) -> list[list[Cell]]:
-    """The heading, then one row per appeal; times in the municipality's time zone (spreadsheets know none);
-    photos as addresses under `media_url` (the dashboard's, which shows them to signed-in staff only)."""
-
-    def local(moment: datetime | None) -> datetime | None:
-        return moment.astimezone(zone).replace(tzinfo=None, microsecond=0) if moment is not None else None
-
-    met, missed, yes = texts("export.met"), texts("export.missed"), texts("export.yes")
-
-    def in_time(done: datetime | None, due: datetime | None) -> str:
-        if due is None:
-            return ""
-        if done is None:
-            return missed if now > due else ""
-        return met if done <= due else missed
-
-    stages = {stage: texts(STAGE_TEXTS[stage]) for stage in AppealStage}
-    table: list[list[Cell]] = [[texts(column) for column in COLUMNS]]
+    """The heading, then one row per appeal opened in [start, end) (of `departments`, or all); times in the
+    municipality's time zone (spreadsheets know none); deadlines judged at `now`; photos as addresses under
+    `media_url` (the dashboard's, which shows them to signed-in staff only)."""
+    appeals = await uow.appeals.timelines(
+        start, end, zone=zone.key, now=now, leave_out_actor=RESIDENT_ACTOR, departments=departments
+    )
+    verdict = {True: texts("export.met"), False: texts("export.missed"), None: ""}
+    extended = {True: texts("export.yes"), False: ""}
+    stages = {stage.value: texts(STAGE_TEXTS[stage]) for stage in AppealStage}
+    rows: list[list[Cell]] = [[texts(column) for column in COLUMNS]]
     for appeal in appeals:
-        score, rated = appeal.rating if appeal.rating is not None else (None, None)
-        table.append(
+        rows.append(
             [
-                appeal.number,
-                appeal.category,
-                appeal.department,
-                stages[AppealStage(appeal.stage)],
-                local(appeal.created_at),
-                *(local(appeal.moves.get(stage)) for stage in MOVES),
-                local(appeal.first_response_at),
-                local(appeal.first_response_due_at),
-                in_time(appeal.first_response_at, appeal.first_response_due_at),
-                local(appeal.resolution_due_at),
-                yes if appeal.extended else "",
-                in_time(appeal.answered_at or appeal.closed_at, appeal.resolution_due_at),
-                local(appeal.closed_at),
-                score,
-                local(rated),
-                appeal.photos,
-                " ".join(f"{media_url}/{path}" for path in appeal.kept_photos),
-                ", ".join(sorted(appeal.actors - {RESIDENT_ACTOR})),
+                appeal.number, appeal.category, appeal.department, stages[appeal.stage], appeal.opened,
+                appeal.moved_to_accepted, appeal.moved_to_in_progress, appeal.moved_to_answered,
+                appeal.moved_to_closed, appeal.first_response, appeal.first_response_due,
+                verdict[appeal.first_response_in_time], appeal.resolution_due, extended[appeal.extended],
+                verdict[appeal.resolved_in_time], appeal.finished, appeal.rating, appeal.rated, appeal.photos,
+                " ".join(f"{media_url}/{path}" for path in appeal.kept_photos), appeal.actors,
             ]
-        )
-    return table
+        )  # fmt: skip
+    return rows
 
 
 def csv_bytes(table: list[list[Cell]]) -> bytes:

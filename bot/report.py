@@ -121,17 +121,19 @@ def _row(group: str, figures: GroupFigures) -> Row:
 
 
 async def report_command(args: argparse.Namespace, config: Config) -> int:
+    from bot.dashboard import media_url  # the dashboard builds on this module
+
     policy = appeal_policy(config)
     zone = policy.calendar.timezone
     days = period(args.start, args.end, zone, 30)
     texts = load_texts(config)
     async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:  # read while it is open
         by_category, by_department = await tables(uow, policy.calendar, days, "category", "department")
-        exported = await uow.appeals.timelines(days.start, days.end) if args.csv or args.xlsx else []
         page = await overview_page(config, uow, days) if args.html else ""
-    from bot.dashboard import media_url
-
-    appeals = export.rows(exported, texts, zone, datetime.now(zone), media_url(config.settings.web.base_url))
+        appeals = await export.table(
+            uow, texts, start=days.start, end=days.end, zone=zone, now=datetime.now(zone),
+            media_url=media_url(config.settings.web.base_url),
+        ) if args.csv or args.xlsx else []  # fmt: skip
     if args.csv:
         await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(appeals))
     if args.xlsx:

@@ -1,13 +1,16 @@
-"""Figures worked out by the database on both engines: a continuous percentile (PostgreSQL's
-`percentile_cont`; on SQLite the same as a Python aggregate registered on each connection) and the seconds
-between two moments. Reports group and count in SQL instead of reading every appeal into Python."""
+"""SQL functions that PostgreSQL has and SQLite lacks, the same on both engines: a continuous percentile
+(PostgreSQL's `percentile_cont`), the seconds between two moments, a moment as a time zone's wall-clock time,
+and a group's distinct values joined. On SQLite the missing ones are Python functions registered on each
+connection. Reports and exports group, count and convert in SQL instead of reading every appeal into Python."""
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Float, literal_column
+from sqlalchemy import ColumnElement, DateTime, Float, String, literal_column
 from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
@@ -15,6 +18,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 SQLITE_PERCENTILE = "priemnaya_percentile"
+SQLITE_LOCAL_TIME = "priemnaya_local_time"
+SQLITE_JOINED = "priemnaya_joined"
+JOINED_SEPARATOR = ", "
 
 
 class percentile(FunctionElement[float]):  # noqa: N801 (an SQL function, named like SQLAlchemy's func.*)
@@ -38,6 +44,23 @@ class seconds_between(FunctionElement[float]):  # noqa: N801
     type = Float()
     inherit_cache = True
     name = "seconds_between"
+
+
+class local_time(FunctionElement[datetime]):  # noqa: N801
+    """`local_time(moment, zone)`: the moment (stored in UTC) as the wall-clock time in the IANA time zone
+    `zone`, to the second and without a zone, as spreadsheets want it; NULL for NULL."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "local_time"
+
+
+class joined(FunctionElement[str]):  # noqa: N801
+    """`joined(value)`: the group's distinct values in order, joined by ", "; NULL for a group without values."""
+
+    type = String()
+    inherit_cache = True
+    name = "joined"
 
 
 def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
@@ -68,6 +91,52 @@ def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) 
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
+@compiles(local_time, "postgresql")
+def _local_time_postgresql(element: local_time, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, zone = _arguments(element, compiler, **kw)
+    return f"date_trunc('second', timezone({zone}, {moment}))"
+
+
+@compiles(local_time, "sqlite")
+def _local_time_sqlite(element: local_time, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, zone = _arguments(element, compiler, **kw)
+    return f"{SQLITE_LOCAL_TIME}({moment}, {zone})"
+
+
+@compiles(joined, "postgresql")
+def _joined_postgresql(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"string_agg(DISTINCT {value}, '{JOINED_SEPARATOR}' ORDER BY {value})"
+
+
+@compiles(joined, "sqlite")
+def _joined_sqlite(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
+    (value,) = _arguments(element, compiler, **kw)
+    return f"{SQLITE_JOINED}({value})"
+
+
+def _sqlite_local_time(moment: str | None, zone: str) -> str | None:
+    """SQLite keeps SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` in UTC; the answer is what DateTime reads back."""
+    if moment is None:
+        return None
+    local = datetime.fromisoformat(moment).replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class SQLiteJoined:
+    """`joined` for SQLite: distinct values, sorted, joined."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self._values.add(value)
+
+    def finalize(self) -> str | None:
+        return JOINED_SEPARATOR.join(sorted(self._values)) if self._values else None
+
+
 class SQLitePercentile:
     """`percentile` for SQLite, with PostgreSQL's `percentile_cont` interpolation."""
 
@@ -90,12 +159,14 @@ class SQLitePercentile:
 
 
 def register_sqlite(dbapi_connection: AdaptedConnection) -> None:
-    """Make `percentile` available on a new SQLite connection (SQLAlchemy's adapted aiosqlite connection).
+    """Make the functions above available on a new SQLite connection (SQLAlchemy's adapted aiosqlite connection).
 
     aiosqlite offers `create_function` but no `create_aggregate`: the call is queued on its thread as its
     `create_function` does it."""
 
     async def create(driver: Any) -> None:
+        await driver.create_function(SQLITE_LOCAL_TIME, 2, _sqlite_local_time, deterministic=True)
         await driver._execute(driver._conn.create_aggregate, SQLITE_PERCENTILE, 2, SQLitePercentile)
+        await driver._execute(driver._conn.create_aggregate, SQLITE_JOINED, 1, SQLiteJoined)
 
     dbapi_connection.run_async(create)

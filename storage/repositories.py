@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     CursorResult,
     and_,
@@ -17,9 +18,11 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -28,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
-from storage.aggregates import percentile, seconds_between
+from storage.aggregates import joined, local_time, percentile, seconds_between
 from storage.models import (
     UNSETTLED,
     ApiToken,
@@ -47,6 +50,7 @@ from storage.models import (
     SendSlot,
     StaffCard,
     UnmatchedQuestion,
+    UTCDateTime,
     WebLogin,
     WebSession,
     utcnow,
@@ -458,31 +462,71 @@ class AppealRepository:
             await self._session.execute(update(Appeal), values)
 
     async def timelines(
-        self, start: datetime, end: datetime, departments: list[str] | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        zone: str,
+        now: datetime,
+        leave_out_actor: str,
+        departments: list[str] | None = None,
     ) -> list[AppealTimeline]:
-        """The timelines of the appeals opened in [start, end), oldest first: four queries of plain columns."""
+        """The timelines of the appeals opened in [start, end), oldest first, with their moments as wall-clock times
+        in the IANA time zone `zone` and their deadlines judged at `now`; `leave_out_actor` (the resident) is not
+        among the actors. The database groups, converts and judges: one query, and one for the photos."""
         conditions = _opened(start, end, departments)
-        moves: dict[int, dict[str, datetime]] = {}
-        actors: dict[int, set[str]] = {}
-        extended: set[int] = set()
-        events = (
-            select(AppealEvent.appeal_id, AppealEvent.kind, AppealEvent.actor, AppealEvent.to_stage,
-                   AppealEvent.created_at)
-            .join(Appeal, AppealEvent.appeal_id == Appeal.id).where(*conditions).order_by(AppealEvent.id)
+
+        def moved_to(stage: str) -> ColumnElement[Any]:
+            return func.max(case((and_(AppealEvent.kind == "move", AppealEvent.to_stage == stage),
+                                  AppealEvent.created_at)))  # fmt: skip
+
+        history = (
+            select(
+                AppealEvent.appeal_id,
+                *(moved_to(stage).label(stage) for stage in TIMELINE_MOVES),
+                func.max(case((AppealEvent.kind == "extension", 1), else_=0)).label("extended"),
+                joined(case((AppealEvent.actor != leave_out_actor, AppealEvent.actor))).label("actors"),
+            )
+            .join(Appeal, AppealEvent.appeal_id == Appeal.id)
+            .where(*conditions)
+            .group_by(AppealEvent.appeal_id)
+            .subquery()
+        )
+        last_rating = (
+            select(Rating.appeal_id, func.max(Rating.id).label("id"))
+            .join(Appeal, Rating.appeal_id == Appeal.id)
+            .where(*conditions)
+            .group_by(Rating.appeal_id)
+            .subquery()
+        )
+        moment = literal(now, UTCDateTime())
+
+        def local(column: Any) -> ColumnElement[datetime]:
+            return local_time(column, literal(zone))
+
+        def in_time(done: Any, due: Any) -> ColumnElement[bool | None]:
+            # None while an open deadline is still ahead, or without a deadline
+            judged = case((due.is_(None), None), (done.is_(None), case((due < moment, False), else_=None)),
+                          else_=done <= due)  # fmt: skip
+            return type_coerce(judged, Boolean())
+
+        resolved = func.coalesce(Appeal.answered_at, Appeal.closed_at)
+        query = (
+            select(
+                Appeal.id, Appeal.number, Appeal.category, Appeal.department, Appeal.stage, local(Appeal.created_at),
+                *(local(history.c[stage]) for stage in TIMELINE_MOVES), local(Appeal.first_response_at),
+                local(Appeal.first_response_due_at),
+                in_time(Appeal.first_response_at, Appeal.first_response_due_at),
+                local(Appeal.resolution_due_at), func.coalesce(history.c.extended, 0) == 1,
+                in_time(resolved, Appeal.resolution_due_at), local(Appeal.closed_at), Rating.score,
+                local(Rating.created_at), func.coalesce(history.c.actors, ""),
+            )
+            .outerjoin(history, history.c.appeal_id == Appeal.id)
+            .outerjoin(last_rating, last_rating.c.appeal_id == Appeal.id)
+            .outerjoin(Rating, Rating.id == last_rating.c.id)
+            .where(*conditions)
+            .order_by(Appeal.id)
         )  # fmt: skip
-        for appeal_id, kind, actor, to_stage, at in (await self._session.execute(events)).all():
-            actors.setdefault(appeal_id, set()).add(actor)
-            if kind == "move":
-                moves.setdefault(appeal_id, {})[to_stage] = at
-            elif kind == "extension":
-                extended.add(appeal_id)
-        rated: dict[int, tuple[int, datetime]] = {}
-        ratings = (
-            select(Rating.appeal_id, Rating.score, Rating.created_at)
-            .join(Appeal, Rating.appeal_id == Appeal.id).where(*conditions).order_by(Rating.id)
-        )  # fmt: skip
-        for appeal_id, score, at in (await self._session.execute(ratings)).all():
-            rated[appeal_id] = (score, at)  # the last one counts
         photos: dict[int, list[str | None]] = {}
         attached = (
             select(AppealAttachment.appeal_id, AppealAttachment.media_path)
@@ -490,23 +534,13 @@ class AppealRepository:
         )  # fmt: skip
         for appeal_id, path in (await self._session.execute(attached)).all():
             photos.setdefault(appeal_id, []).append(path)
-        appeals = select(
-            Appeal.id, Appeal.number, Appeal.category, Appeal.department, Appeal.stage, Appeal.created_at,
-            Appeal.first_response_at, Appeal.first_response_due_at, Appeal.answered_at, Appeal.resolution_due_at,
-            Appeal.closed_at,
-        ).where(*conditions).order_by(Appeal.id)  # fmt: skip
-        return [
-            AppealTimeline(
-                *row[1:],
-                moves=moves.get(row[0], {}),
-                actors=frozenset(actors.get(row[0], ())),
-                extended=row[0] in extended,
-                rating=rated.get(row[0]),
-                photos=len(photos.get(row[0], ())),
-                kept_photos=tuple(path for path in photos.get(row[0], ()) if path),
-            )
-            for row in (await self._session.execute(appeals)).all()
-        ]
+        no_photos: list[str | None] = []
+        timelines = []
+        connection = await self._session.connection()  # Core rows: no ORM loading for plain columns
+        for id_, *columns in (await connection.execute(query)).all():
+            paths = photos.get(id_, no_photos)
+            timelines.append(AppealTimeline._make((*columns, len(paths), tuple(path for path in paths if path))))
+        return timelines
 
 
 def _opened(start: datetime, end: datetime, departments: list[str] | None) -> list[ColumnElement[bool]]:
@@ -560,24 +594,33 @@ class GroupFigures:
     scores: dict[int, int]  # how many ratings of each score
 
 
-@dataclass(frozen=True, slots=True)
-class AppealTimeline:
-    """What an export needs of one appeal (no texts): its moments, deadlines, who acted, the last rating."""
+# The stage moves an appeal's timeline gives the moment of (the last move to each).
+TIMELINE_MOVES = ("accepted", "in_progress", "answered", "closed")
+
+
+class AppealTimeline(NamedTuple):
+    """What an export needs of one appeal (no texts): its moments (wall-clock times in the municipality's zone),
+    deadlines and whether they were met (None: not yet known), who acted, the last rating, the photos."""
 
     number: str
     category: str
     department: str
     stage: str
-    created_at: datetime
-    first_response_at: datetime | None
-    first_response_due_at: datetime | None
-    answered_at: datetime | None
-    resolution_due_at: datetime | None
-    closed_at: datetime | None
-    moves: dict[str, datetime]  # when it last moved to each stage
-    actors: frozenset[str]
+    opened: datetime
+    moved_to_accepted: datetime | None
+    moved_to_in_progress: datetime | None
+    moved_to_answered: datetime | None
+    moved_to_closed: datetime | None
+    first_response: datetime | None
+    first_response_due: datetime | None
+    first_response_in_time: bool | None
+    resolution_due: datetime | None
     extended: bool  # its resolution deadline was extended
-    rating: tuple[int, datetime] | None  # the last rating: score, when
+    resolved_in_time: bool | None
+    finished: datetime | None
+    rating: int | None  # the last score
+    rated: datetime | None
+    actors: str  # who acted, joined by ", "
     photos: int
     kept_photos: tuple[str, ...]  # paths in the media store of those downloaded
 
