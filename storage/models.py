@@ -104,8 +104,9 @@ class Appeal(Base):
     __table_args__ = (
         Index("ix_appeals_resident_created", "resident_id", "created_at"),
         Index("ix_appeals_unsettled", "id", postgresql_where=UNSETTLED, sqlite_where=UNSETTLED),
-        # Appeals of a period; on PostgreSQL it also holds what the reports count, so they read the index only.
-        Index("ix_appeals_created_at", "created_at", postgresql_include=FIGURES),
+        # Appeals of a period; on PostgreSQL it also holds their ids (to join their events, for the exports) and
+        # what the reports count, so they read the index only.
+        Index("ix_appeals_created_at", "created_at", postgresql_include=["id", *FIGURES]),
         # Staff search by any part of the text or number (ILIKE '%...%'): trigram indexes, PostgreSQL only.
         *(
             Index(
