@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 import rustpy_xlsxwriter
 
-from bot.services.appeal_stages import AppealStage
-from bot.services.appeals import RESIDENT_ACTOR
+from bot.services.appeal_stages import RESIDENT_ACTOR, AppealStage
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
 from storage.uow import UnitOfWork

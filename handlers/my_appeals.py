@@ -7,8 +7,8 @@ from datetime import datetime
 from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
-from bot.services.appeal_stages import FINAL_STAGES, AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, add_note, attach_photos, clarified, is_note, typed_number
+from bot.services.appeal_stages import FINAL_STAGES, RESIDENT_ACTOR, AppealStage
+from bot.services.appeals import add_note, attach_photos, clarified, is_note, typed_number
 from bot.services.notices import ADD_TO_APPEAL, STAGE_TEXTS
 from bot.services.notices import OPEN_APPEAL as OPEN
 from handlers.appeal_wizard import add_photos

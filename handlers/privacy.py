@@ -8,8 +8,8 @@ from datetime import datetime
 from bot.core.context import Context
 from bot.core.routing import Router
 from bot.core.types import Button
-from bot.services.appeal_stages import AppealStage
-from bot.services.appeals import RESIDENT_ACTOR, is_note
+from bot.services.appeal_stages import RESIDENT_ACTOR, AppealStage
+from bot.services.appeals import is_note
 from bot.services.notices import STAGE_TEXTS
 from bot.services.privacy import forget, stored_data
 from bot.texts import local_time

@@ -70,6 +70,10 @@ def validate_move(current: AppealStage, target: AppealStage, comment: str | None
         raise CommentRequired(target)
 
 
+# The actor of what a resident did themselves (staff are "staff:<id>", the scheduler "system").
+RESIDENT_ACTOR = "resident"
+
+
 @dataclass(frozen=True, slots=True)
 class StageMove:
     """One move in an appeal's history; `from_stage` is None for the record of the appeal's creation."""

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError, StageMove, move
+from bot.services.appeal_stages import FINAL_STAGES, RESIDENT_ACTOR, AppealStage, DomainError, StageMove, move
 from bot.services.notices import Notices
 from bot.services.working_time import WorkingCalendar
 from storage.models import Appeal, AppealAttachment, AppealEvent
 from storage.uow import UnitOfWork
 
-RESIDENT_ACTOR = "resident"
 OPEN_STAGES = (AppealStage.NEW, AppealStage.ACCEPTED, AppealStage.IN_PROGRESS)
 
 

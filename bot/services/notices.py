@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.types import Button, Keyboard, keyboard_to_json
-from bot.services.appeal_stages import AppealStage, StageMove
+from bot.services.appeal_stages import RESIDENT_ACTOR, AppealStage, StageMove
 from bot.texts import Texts, local_time
 from storage.models import Appeal, OutboxMessage
 from storage.uow import UnitOfWork
@@ -46,7 +46,7 @@ class Notices:
 
     async def stage_changed(self, uow: UnitOfWork, appeal: Appeal, record: StageMove) -> None:
         """Tell the resident about a move staff made (a resident knows about their own)."""
-        if record.actor == "resident":
+        if record.actor == RESIDENT_ACTOR:
             return
         if record.to_stage is AppealStage.ANSWERED:
             text = self.texts("notify.answered", number=appeal.number, answer=appeal.answer_text or record.comment)

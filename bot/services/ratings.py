@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.services.appeal_stages import AppealStage, DomainError
-from bot.services.appeals import RESIDENT_ACTOR, move_appeal
+from bot.services.appeal_stages import RESIDENT_ACTOR, AppealStage, DomainError
+from bot.services.appeals import move_appeal
 from bot.services.notices import Notices
 from storage.models import Appeal, Rating
 from storage.uow import UnitOfWork
