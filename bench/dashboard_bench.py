@@ -9,7 +9,8 @@ puts them all into the overview's default period, the worst case), works out the
 bot does once, vacuums and analyzes (as autovacuum would), serves the real dashboard on 127.0.0.1
 and times `--requests` requests of each page over HTTP with a signed-in session: the overview of 90 days and of a
 year, the list (a department and a stage), a text search, one card, the XLSX and CSV exports of a week and of a
-month, and the XLSX of the overview's 90 days. Drops the database at the end. Target: p95 under 300 ms.
+month, and the XLSX of the overview's 90 days: the first request of each apart (it fills the caches), then
+`--requests` rounds with the pages in turn. Drops the database at the end. Target: p95 under 300 ms.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
 import random
 import statistics
 import sys
@@ -139,18 +141,27 @@ async def measure(url: str, requests: int) -> dict[str, list[float]]:
                 "export CSV, a month": f"/dashboard/export.csv?from={month}",
                 "export XLSX, 90 days": "/dashboard/export.xlsx",  # the overview's own link
             }
+            # The first request of each page is timed apart: it also fills SQLAlchemy's statement cache and
+            # PostgreSQL's buffers, once per process. Then the pages take turns, so that a burst of the machine's
+            # noise falls on all of them instead of on the one being measured at that moment.
             for name, path in pages.items():
-                timings[name] = []
-                for _ in range(requests):
-                    started = time.perf_counter()
-                    async with http.get(base + path) as response:
-                        await response.read()
-                        assert response.status == 200, (name, response.status)
-                    timings[name].append((time.perf_counter() - started) * 1000)
+                timings[name] = [await timed(http, base + path)]
+            for _ in range(requests):
+                for name, path in pages.items():
+                    timings[name].append(await timed(http, base + path))
     finally:
         await server.stop()
         await engine.dispose()
     return timings
+
+
+async def timed(http: aiohttp.ClientSession, url: str) -> float:
+    """Milliseconds to fetch the page and read it whole."""
+    started = time.perf_counter()
+    async with http.get(url) as response:
+        await response.read()
+        assert response.status == 200, (url, response.status)
+    return (time.perf_counter() - started) * 1000
 
 
 async def main() -> None:
@@ -174,11 +185,12 @@ async def main() -> None:
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()
-    print(f"{'page':<30} {'median ms':>10} {'p95 ms':>8}  (target p95 300 ms)")
-    for page, values in timings.items():
+    print(f"{'page':<30} {'first ms':>9} {'median ms':>10} {'p95 ms':>8}  (target p95 300 ms)")
+    for page, (first, *values) in timings.items():
         ordered = sorted(values)
-        p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
-        print(f"{page:<30} {statistics.median(ordered):>10.0f} {p95:>8.0f}  {'met' if p95 < 300 else 'NOT met'}")
+        p95 = ordered[max(0, math.ceil(len(ordered) * 0.95) - 1)]  # nearest rank
+        print(f"{page:<30} {first:>9.0f} {statistics.median(ordered):>10.0f} {p95:>8.0f}  "
+              f"{'met' if p95 < 300 else 'NOT met'}")  # fmt: skip
 
 
 if __name__ == "__main__":
