@@ -262,8 +262,9 @@ class Dashboard:
             media_url=self._media_url, departments=visitor.departments,
         )  # fmt: skip
         kind = request.match_info["kind"]
+        # Written in a thread: the bot goes on answering residents meanwhile (a year's file takes a second or two).
         if kind == "csv":
-            body = export.csv_bytes(table)
+            body = await asyncio.to_thread(export.csv_bytes, table)
         else:
             body = await asyncio.to_thread(export.xlsx_bytes, table, self._texts("export.sheet"))
         name = f"appeals-{days.first:%Y%m%d}-{days.last:%Y%m%d}.{kind}"

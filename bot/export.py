@@ -41,15 +41,15 @@ async def table(
     """The heading, then one row per appeal opened in [start, end) (of `departments`, or all); times in the
     municipality's time zone (spreadsheets know none); deadlines judged at `now`; photos as addresses under
     `media_url` (the dashboard's, which shows them to signed-in staff only)."""
-    appeals = await uow.appeals.timelines(
+    appeals = uow.appeals.timelines(
         start, end, zone=zone.key, now=now, leave_out_actor=RESIDENT_ACTOR, departments=departments
     )
     verdict = {True: texts("export.met"), False: texts("export.missed"), None: ""}
     extended = {True: texts("export.yes"), False: ""}
     stages = {stage.value: texts(STAGE_TEXTS[stage]) for stage in AppealStage}
     rows: list[list[Cell]] = [[texts(column) for column in COLUMNS]]
-    for appeal in appeals:
-        rows.append(
+    async for batch in appeals:
+        rows.extend(
             [
                 appeal.number, appeal.category, appeal.department, stages[appeal.stage], appeal.opened,
                 appeal.moved_to_accepted, appeal.moved_to_in_progress, appeal.moved_to_answered,
@@ -58,6 +58,7 @@ async def table(
                 verdict[appeal.resolved_in_time], appeal.finished, appeal.rating, appeal.rated, appeal.photos,
                 " ".join(f"{media_url}/{path}" for path in appeal.kept_photos), appeal.actors,
             ]
+            for appeal in batch
         )  # fmt: skip
     return rows
 

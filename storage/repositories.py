@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -470,10 +471,12 @@ class AppealRepository:
         now: datetime,
         leave_out_actor: str,
         departments: list[str] | None = None,
-    ) -> list[AppealTimeline]:
-        """The timelines of the appeals opened in [start, end), oldest first, with their moments as wall-clock times
-        in the IANA time zone `zone` and their deadlines judged at `now`; `leave_out_actor` (the resident) is not
-        among the actors. The database groups, converts and judges: one query, and one for the photos."""
+    ) -> AsyncIterator[list[AppealTimeline]]:
+        """The timelines of the appeals opened in [start, end), oldest first, in batches, with their moments as
+        wall-clock times in the IANA time zone `zone` and their deadlines judged at `now`; `leave_out_actor` (the
+        resident) is not among the actors. The database groups, converts and judges: one query, and one for the
+        photos. Between batches the event loop gets its turn: two years of a large city are 100,000 rows, and the
+        bot must go on answering residents while they are read."""
         conditions = _opened(start, end, departments)
 
         def moved_to(stage: str) -> ColumnElement[Any]:
@@ -535,12 +538,14 @@ class AppealRepository:
         for appeal_id, path in (await self._session.execute(attached)).all():
             photos.setdefault(appeal_id, []).append(path)
         no_photos: list[str | None] = []
-        timelines = []
         connection = await self._session.connection()  # Core rows: no ORM loading for plain columns
-        for id_, *columns in (await connection.execute(query)).all():
-            paths = photos.get(id_, no_photos)
-            timelines.append(AppealTimeline._make((*columns, len(paths), tuple(path for path in paths if path))))
-        return timelines
+        for rows in (await connection.execute(query)).partitions(TIMELINE_BATCH):
+            batch = []
+            for id_, *columns in rows:
+                paths = photos.get(id_, no_photos)
+                batch.append(AppealTimeline._make((*columns, len(paths), tuple(path for path in paths if path))))
+            yield batch
+            await asyncio.sleep(0)
 
 
 def _opened(start: datetime, end: datetime, departments: list[str] | None) -> list[ColumnElement[bool]]:
@@ -596,6 +601,7 @@ class GroupFigures:
 
 # The stage moves an appeal's timeline gives the moment of (the last move to each).
 TIMELINE_MOVES = ("accepted", "in_progress", "answered", "closed")
+TIMELINE_BATCH = 2000  # timelines read between two turns of the event loop: about 20 ms
 
 
 class AppealTimeline(NamedTuple):

@@ -94,9 +94,10 @@ async def seed(app: Application) -> None:
 async def timelines(app: Application, departments: list[str] | None = None) -> list[AppealTimeline]:
     start, end = datetime(2025, 12, 31, 23, 0, tzinfo=UTC), NOW  # 1 January to 30 July, in Berlin
     async with UnitOfWork(app.sessions) as uow:
-        return await uow.appeals.timelines(
+        batches = uow.appeals.timelines(
             start, end, zone=BERLIN, now=NOW, leave_out_actor="resident", departments=departments
         )
+        return [timeline async for batch in batches for timeline in batch]
 
 
 async def test_the_database_works_out_each_appeals_timeline(app: Application) -> None:
