@@ -1,6 +1,7 @@
 """The dashboard as staff use it, in a real headless Chromium (Debian's, driven by Playwright): sign in with a
 one-time link, see the charts drawn, filter the list through its form, open a card with its photo, download the
-XLSX export and read it back; a wrong or reused link and a browser without a session are refused.
+XLSX export and read it back; a wrong or reused link and a browser without a session are refused; on a phone's
+screen every page fits its width.
 
 Needs Chromium at /usr/bin/chromium (or PRIEMNAYA_CHROMIUM); `.ci/run` installs it. Without it the test is
 skipped locally and fails in CI (CI=true), which must run it."""
@@ -213,3 +214,33 @@ async def test_staff_use_the_dashboard_in_a_browser(
         assert await stranger.cookies() == []  # none of these opened a session
     finally:
         await stranger.close()
+
+
+async def test_the_dashboard_fits_a_phone(browser: Browser, app: Application, site: tuple[str, MediaStore]) -> None:
+    base, store = site
+    numbers = await seed(app, store)
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True
+    )  # the size of a common phone
+    try:
+        page = await phone.new_page()
+        await page.goto(await sign_in_link(app.sessions, OLGA, base))
+        for address in ("/dashboard/", "/dashboard/appeals", f"/dashboard/appeals/{numbers['pit']}"):
+            await page.goto(base + address)
+            await expect(page.locator("h1")).to_be_visible()
+            # Nothing pushes the page sideways: only a wide table may scroll, inside its own box.
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390, address
+            text = await page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+            assert text >= 14, address  # not shrunk to a desktop page's overview
+        await page.goto(base + "/dashboard/")
+        for chart in await page.locator(".chart > svg").all():
+            box = await chart.bounding_box()
+            assert box is not None
+            assert 300 < box["width"] <= 390  # one chart to the width of the screen
+        await page.goto(base + "/dashboard/appeals")
+        search = page.locator("form.filters input[name=q]")
+        await search.fill(numbers["pit"])
+        await page.locator("form.filters").get_by_role("button", name="Показать").tap()
+        assert await listed(page, 1) == [numbers["pit"]]
+    finally:
+        await phone.close()
