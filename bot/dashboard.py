@@ -397,7 +397,8 @@ def charts(
     """The overview's charts as SVG drawn on the server (pygal; no script, nothing from the internet): appeals
     opened `per_span` by (category, index of the span), and the departments' rows."""
     config = {"style": LightStyle, "js": [], "disable_xml_declaration": True, "width": 640, "height": 360,
-              "legend_at_bottom": True, "truncate_legend": 40, "truncate_label": 24, "margin_right": 48}  # fmt: skip
+              "legend_at_bottom": True, "truncate_legend": 40, "truncate_label": 24, "margin_right": 48,
+              "no_data_text": "Нет данных"}  # fmt: skip
     opened = pygal.StackedBar(title=f"Обращения по темам и {spans.unit}", x_label_rotation=30, **config)
     opened.x_labels = spans.labels
     for category in sorted({category for category, _ in per_span}):

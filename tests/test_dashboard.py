@@ -159,6 +159,20 @@ async def test_a_staff_member_asks_the_bot_for_a_link_in_telegram(
     assert "http" not in refused.text  # an outsider learns nothing
 
 
+async def test_a_new_dashboard_says_in_russian_that_there_is_nothing_yet(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, _ = site
+    async with (
+        await signed_in(base, await sign_in_link(app.sessions, OLGA, "http://127.0.0.1:8080")) as olga,
+        olga.get(f"{base}/dashboard/") as response,
+    ):
+        page = await response.text()
+    assert "Обращений: 0." in page
+    assert page.count("Нет данных") == 5  # each chart, in the dashboard's language
+    assert "No data" not in page
+
+
 def test_the_overview_charts_weeks_and_a_long_period_months() -> None:
     zone = ZoneInfo("Europe/Moscow")
     weeks = Spans.of(period(date(2026, 11, 4), date(2026, 11, 30), zone, 90), zone)  # a Wednesday to a Monday
