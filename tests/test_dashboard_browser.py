@@ -237,6 +237,11 @@ async def test_the_dashboard_fits_a_phone(browser: Browser, app: Application, si
             box = await chart.bounding_box()
             assert box is not None
             assert 300 < box["width"] <= 390  # one chart to the width of the screen
+            smallest = await chart.evaluate(
+                "svg => Math.min(...[...svg.querySelectorAll('text')]"
+                ".map(t => t.getBoundingClientRect().height).filter(h => h > 0))"
+            )
+            assert smallest >= 9, await chart.locator("title").first.text_content()  # text still readable
         await page.goto(base + "/dashboard/appeals")
         search = page.locator("form.filters input[name=q]")
         await search.fill(numbers["pit"])
