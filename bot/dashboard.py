@@ -311,10 +311,7 @@ async def overview_values(
     """What the overview shows for a period (and departments; None: all)."""
     start, first, last = days.start, days.first, days.last
     [by_department] = await tables(uow, policy.calendar, days, "department", departments=departments, total=False)
-    ranked = sorted(
-        (row for row in by_department if row.opened >= FAIR_RANK),
-        key=lambda row: (-(row.first_response_in_time or 0), -(row.average_rating or 0)),
-    )
+    ranked = ranking([row for row in by_department if row.opened >= FAIR_RANK])
     spans = Spans.of(days, policy.calendar.timezone)
     per_span = await uow.appeals.opened_per_category(spans.bounds, departments)
     misses = await uow.unmatched.most_frequent(since=start, limit=10)
@@ -329,7 +326,7 @@ async def overview_values(
         "resolution_days": policy.resolution_days,
         "charts": charts(spans, per_span, by_department, policy),
         "minimum": FAIR_RANK,
-        "ranking": [_ranked(row) for row in ranked],
+        "ranking": ranked,
         "misses": misses,
         "unhelpful": [f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful],
     }
@@ -378,17 +375,37 @@ def report_page(authority: str, values: dict[str, Any]) -> str:
     return template.render(authority=authority, member=None, csrf="", standalone=True, **values)
 
 
-def _ranked(row: Row) -> dict[str, str]:
+def ranking(rows: list[Row]) -> list[dict[str, str]]:
+    """The departments' places by promptness (the share first answered in time, then the share answered in time)
+    and by quality (the residents' average rating, then the fewer ratings of 1-2; only with `FAIR_RANK` ratings),
+    in the order of the first. Equal figures share a place (1, 2, 2, 4)."""
+
+    def places(ranked: list[Row], key: Callable[[Row], tuple[float, ...]]) -> dict[str, int]:
+        ordered = sorted(ranked, key=key)
+        place: dict[str, int] = {}
+        for index, row in enumerate(ordered):
+            tied = index > 0 and key(row) == key(ordered[index - 1])
+            place[row.group] = place[ordered[index - 1].group] if tied else index + 1
+        return place
+
     def share(value: float | None) -> str:
         return "—" if value is None else f"{value:.0%}"
 
-    return {
-        "group": row.group,
-        "opened": str(row.opened),
-        "first": share(row.first_response_in_time),
-        "answered": share(row.answered_in_time),
-        "rating": "—" if row.average_rating is None else f"{row.average_rating:.1f}",
-    }
+    promptness = places(rows, lambda row: (-(row.first_response_in_time or 0), -(row.answered_in_time or 0)))
+    rated = [row for row in rows if sum(row.scores.values()) >= FAIR_RANK]
+    quality = places(rated, lambda row: (-(row.average_rating or 0), row.poor_ratings or 0))
+    return [
+        {
+            "promptness": str(promptness[row.group]),
+            "quality": str(quality[row.group]) if row.group in quality else "—",
+            "group": row.group,
+            "opened": str(row.opened),
+            "first": share(row.first_response_in_time),
+            "answered": share(row.answered_in_time),
+            "rating": "—" if row.average_rating is None else f"{row.average_rating:.1f}",
+        }
+        for row in sorted(rows, key=lambda row: (promptness[row.group], row.group))
+    ]
 
 
 def charts(

@@ -16,9 +16,9 @@ import pytest
 from bot.app import Application
 from bot.config import Config, load_config
 from bot.core.types import Incoming, Platform
-from bot.dashboard import Spans
+from bot.dashboard import Spans, ranking
 from bot.media import MediaStore
-from bot.report import period
+from bot.report import Row, period
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.services.sign_in import sign_in_link
 from storage.models import AppealAttachment
@@ -186,3 +186,25 @@ def test_the_overview_charts_weeks_and_a_long_period_months() -> None:
     assert year.labels[-1] == "12.2026"
     assert len(year.bounds) == len(year.labels) + 1
     assert year.bounds[1] == datetime(2026, 1, 1, tzinfo=zone)
+
+
+def department(name: str, first: float, answered: float, rating: float | None, poor: float, ratings: int) -> Row:
+    return Row(name, 20, 3.0, 7.0, first, answered, rating, poor, 9.0, {4: ratings} if ratings else {})
+
+
+def test_departments_are_ranked_by_promptness_and_by_quality() -> None:
+    rows = ranking([
+        department("Дорожное хозяйство", 0.50, 0.40, 4.0, 0.10, 12),
+        department("Отдел ЖКХ", 0.90, 0.80, 4.0, 0.10, 30),
+        department("Благоустройство", 0.90, 0.80, 4.5, 0.00, 6),
+        department("ЕДДС", 0.95, 0.50, None, 0.00, 0),
+        department("Транспорт", 0.80, 0.90, 5.0, 0.00, 4),  # too few ratings for a place by quality
+    ])  # fmt: skip
+    assert [(row["promptness"], row["quality"], row["group"]) for row in rows] == [
+        ("1", "—", "ЕДДС"),
+        ("2", "1", "Благоустройство"),  # equal promptness: one place, in name order
+        ("2", "2", "Отдел ЖКХ"),
+        ("4", "—", "Транспорт"),
+        ("5", "2", "Дорожное хозяйство"),  # the same rating and share of poor ones as Отдел ЖКХ
+    ]
+    assert (rows[1]["first"], rows[1]["answered"], rows[1]["rating"]) == ("90%", "80%", "4.5")
