@@ -369,7 +369,7 @@ async def serve_web(app: Application, endpoints: dict[str, Endpoint]) -> WebServ
     store = MediaStore(config.media_path, int(settings.media.max_megabytes * 1_000_000))
     routes = Dashboard(
         app.sessions, app.texts, app.services.appeals, app.services.roster, settings.bot.authority, store,
-        base_url=settings.web.base_url,
+        base_url=settings.web.base_url, faq=app.services.faq,
     ).routes()  # fmt: skip
     if settings.api.enabled:
         from bot.api import Api

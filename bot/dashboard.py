@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import export
 from bot.config import StaffMember
+from bot.faq.improve import item_stats, least_helpful
+from bot.faq.loader import FaqItem
+from bot.faq.service import FaqService
 from bot.media import MediaStore
 from bot.report import Period, Row, period, tables
 from bot.services.api_tokens import digest
@@ -73,6 +76,7 @@ class Dashboard:
         store: MediaStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         base_url: str = "",
+        faq: FaqService | None = None,
     ) -> None:
         self._sessions = sessions
         self._texts = texts
@@ -82,6 +86,7 @@ class Dashboard:
         self._store = store
         self._clock = clock
         self._media_url = media_url(base_url)
+        self._faq = faq  # for the questions of the least helpful answers; its index follows the files' reloads
         self._templates = TEMPLATES
 
     def routes(self) -> list[web.RouteDef]:
@@ -153,7 +158,8 @@ class Dashboard:
     # Pages
 
     async def overview(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
-        values = await overview_values(uow, self._policy, self._period(request), visitor.departments)
+        faq = self._faq.index.items if self._faq is not None else ()
+        values = await overview_values(uow, self._policy, self._period(request), visitor.departments, faq)
         return self._page("overview.html", visitor, **values)
 
     async def appeals(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
@@ -306,17 +312,16 @@ class Dashboard:
 
 
 async def overview_values(
-    uow: UnitOfWork, policy: AppealPolicy, days: Period, departments: list[str] | None
+    uow: UnitOfWork, policy: AppealPolicy, days: Period, departments: list[str] | None, faq: Sequence[FaqItem]
 ) -> dict[str, Any]:
-    """What the overview shows for a period (and departments; None: all)."""
+    """What the overview shows for a period (and departments; None: all); `faq`: the items in service now."""
     start, first, last = days.start, days.first, days.last
     [by_department] = await tables(uow, policy.calendar, days, "department", departments=departments, total=False)
     ranked = ranking([row for row in by_department if row.opened >= FAIR_RANK])
     spans = Spans.of(days, policy.calendar.timezone)
     per_span = await uow.appeals.opened_per_category(spans.bounds, departments)
     misses = await uow.unmatched.most_frequent(since=start, limit=10)
-    uses = [use for use in await uow.faq_uses.per_item(start) if use.helpful + use.unhelpful >= 3]
-    unhelpful = sorted(uses, key=lambda use: use.helpful / (use.helpful + use.unhelpful))[:5]
+    unhelpful = least_helpful(item_stats(faq, await uow.faq_uses.per_item(start)))
     return {
         "period": f"{first:%d.%m.%Y}–{last:%d.%m.%Y}",
         "start": first.isoformat(),
@@ -328,7 +333,7 @@ async def overview_values(
         "minimum": FAIR_RANK,
         "ranking": ranked,
         "misses": misses,
-        "unhelpful": [f"{use.item_id}: не помог {use.unhelpful} из {use.helpful + use.unhelpful}" for use in unhelpful],
+        "unhelpful": unhelpful,
     }
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from bot import export
 from bot.app import appeal_policy, load_texts, migrated_database
 from bot.config import Config
+from bot.faq.loader import load_faq
 from bot.services.working_time import WorkingCalendar
 from storage.repositories import GroupFigures
 from storage.uow import UnitOfWork
@@ -152,7 +153,8 @@ async def overview_page(config: Config, uow: UnitOfWork, days: Period) -> str:
     """The dashboard's overview of the period, as one page."""
     from bot.dashboard import overview_values, report_page
 
-    values = await overview_values(uow, appeal_policy(config), days, None)
+    faq = (await asyncio.to_thread(load_faq, config.faq_path)).items
+    values = await overview_values(uow, appeal_policy(config), days, None, faq)
     return report_page(config.settings.bot.authority, values)
 
 

@@ -171,7 +171,9 @@ async def seed_faq(app: Application, rng: random.Random) -> None:
 
 async def screenshot(app: Application, output: Path) -> None:
     roster, zone = Roster([MANAGER]), app.services.appeals.calendar.timezone
-    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, roster, app.config.settings.bot.authority)
+    dashboard = Dashboard(
+        app.sessions, app.texts, app.services.appeals, roster, app.config.settings.bot.authority, faq=app.services.faq
+    )
     web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
     await web.start()
     try:

@@ -211,7 +211,9 @@ async def app(config: Config) -> AsyncIterator[Application]:
 async def site(app: Application, tmp_path: Path) -> AsyncIterator[tuple[str, MediaStore]]:
     """The managers' dashboard of `app` served on 127.0.0.1, with a media store: its address and the store."""
     store = MediaStore(tmp_path / "media", 1_000_000)
-    dashboard = Dashboard(app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store)
+    dashboard = Dashboard(
+        app.sessions, app.texts, app.services.appeals, app.services.roster, "Тест", store, faq=app.services.faq
+    )
     web = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
     await web.start()
     yield f"http://127.0.0.1:{web.port}", store

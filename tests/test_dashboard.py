@@ -22,6 +22,7 @@ from bot.report import Row, period
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.services.sign_in import sign_in_link
 from storage.models import AppealAttachment
+from storage.repositories import FaqUse
 from storage.uow import UnitOfWork
 from tests.conftest import stored_resident, write_config
 
@@ -186,6 +187,28 @@ def test_the_overview_charts_weeks_and_a_long_period_months() -> None:
     assert year.labels[-1] == "12.2026"
     assert len(year.bounds) == len(year.labels) + 1
     assert year.bounds[1] == datetime(2026, 1, 1, tzinfo=zone)
+
+
+async def test_the_overview_names_the_questions_whose_answers_help_least(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, _ = site
+    now = app.services.clock()
+    votes = {"tree-removal": ("unhelpful",) * 3 + ("helpful",), "playground-repair": ("helpful",) * 2 + ("unhelpful",),
+             "stray-dogs": ("unhelpful",) * 2, "gone-from-the-faq": ("unhelpful",) * 5}  # fmt: skip
+    async with UnitOfWork(app.sessions) as uow:
+        await uow.faq_uses.add_many([FaqUse(item, kind, now) for item, kinds in votes.items() for kind in kinds])
+        await uow.commit()
+    async with (
+        await signed_in(base, await sign_in_link(app.sessions, OLGA, "http://127.0.0.1:8080")) as olga,
+        olga.get(f"{base}/dashboard/") as response,
+    ):
+        page = await response.text()
+    listed = re.findall(r"<li>([^<]+) <small>\(([^)]+)\)</small>: не помог (\d+) из (\d+)</li>", page)
+    assert listed == [
+        ("Как спилить аварийное дерево?", "tree-removal", "3", "4"),  # helped a quarter: first to rewrite
+        ("На детской площадке сломаны качели — куда сообщить?", "playground-repair", "1", "3"),
+    ]  # two votes are too few to judge; an item no longer in the FAQ cannot be rewritten
 
 
 def department(name: str, first: float, answered: float, rating: float | None, poor: float, ratings: int) -> Row:

@@ -11,13 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Config
-from bot.faq.improve import closest, group_misses, item_stats, suggestions
+from bot.faq.improve import MIN_VOTES, closest, group_misses, item_stats, least_helpful, suggestions
 from bot.faq.loader import load_faq
 from bot.faq.matcher import FaqIndex, Outcome
 from storage.repositories import FaqItemUse, FrequentMiss
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
-MIN_VOTES = 3  # votes an answer needs before it is called least helpful
 
 
 async def faq_command(args: argparse.Namespace, config: Config) -> int:
@@ -131,8 +130,7 @@ async def stats(config: Config, days: int | None) -> int:
     for row in table:
         share = f"{row.helpful_share:.0%}" if row.helpful_share is not None else "-"
         print(f"{row.views:>6} {row.helpful:>7} {row.unhelpful:>5} {share:>6}  {row.item.id}: {row.item.question}")
-    rated = [row for row in table if row.helpful_share is not None and row.helpful + row.unhelpful >= MIN_VOTES]
-    worst = sorted(rated, key=lambda row: (row.helpful_share or 0.0, -row.unhelpful))[:5]
+    worst = least_helpful(table)
     if worst:
         print(f"\nleast helpful (at least {MIN_VOTES} votes), rewrite these first:")
         for row in worst:

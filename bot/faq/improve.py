@@ -138,6 +138,15 @@ class ItemStats:
         return self.helpful / votes if votes else None
 
 
+MIN_VOTES = 3  # votes an answer needs before it is called least helpful
+
+
+def least_helpful(table: Sequence[ItemStats], limit: int = 5) -> list[ItemStats]:
+    """The answers residents found least helpful (at least `MIN_VOTES` votes), to rewrite first."""
+    rated = [row for row in table if row.helpful_share is not None and row.helpful + row.unhelpful >= MIN_VOTES]
+    return sorted(rated, key=lambda row: (row.helpful_share or 0.0, -row.unhelpful))[:limit]
+
+
 def item_stats(items: Sequence[FaqItem], uses: Sequence[FaqItemUse]) -> list[ItemStats]:
     """Every current item with its views and votes (none for an item never shown), most viewed first."""
     by_id = {use.item_id: use for use in uses}
