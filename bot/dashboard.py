@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import export
 from bot.config import StaffMember
-from bot.faq.improve import item_stats, least_helpful
+from bot.faq.improve import MIN_VOTES, item_stats, least_helpful
 from bot.faq.loader import FaqItem
 from bot.faq.service import FaqService
 from bot.media import MediaStore
@@ -334,6 +334,7 @@ async def overview_values(
         "ranking": ranked,
         "misses": misses,
         "unhelpful": unhelpful,
+        "min_votes": MIN_VOTES,
     }
 
 
