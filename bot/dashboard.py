@@ -38,6 +38,7 @@ from storage.uow import UnitOfWork
 PREFIX = "/dashboard"
 COOKIE = "priemnaya_session"
 SESSION_LIFETIME = timedelta(hours=12)
+PRESETS = (("30 дней", 30), ("90 дней", 90), ("год", 365))  # the overview's quick periods, up to today
 FAIR_RANK = 5  # appeals a department needs in the period to be ranked
 MONTHS_AFTER_DAYS = 183  # a longer period is charted by months, not weeks
 LIST_LIMIT = 500
@@ -160,7 +161,9 @@ class Dashboard:
     async def overview(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         faq = self._faq.index.items if self._faq is not None else ()
         values = await overview_values(uow, self._policy, self._period(request), visitor.departments, faq)
-        return self._page("overview.html", visitor, **values)
+        today = self._clock().astimezone(self._policy.calendar.timezone).date()
+        presets = [(label, (today - timedelta(days=days - 1)).isoformat()) for label, days in PRESETS]
+        return self._page("overview.html", visitor, presets=presets, **values)
 
     async def appeals(self, request: web.Request, visitor: Visitor, uow: UnitOfWork) -> web.StreamResponse:
         query = request.query
@@ -297,6 +300,8 @@ class Dashboard:
             )
         except ValueError:
             first = last = None
+        if first is not None and last is not None and first > last:
+            first, last = last, first  # the dates given the wrong way round
         return period(first, last, self._policy.calendar.timezone, 90)
 
     def _page(self, template: str, visitor: Visitor | None, status: int = 200, **values: Any) -> web.Response:

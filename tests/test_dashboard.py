@@ -189,6 +189,22 @@ def test_the_overview_charts_weeks_and_a_long_period_months() -> None:
     assert year.bounds[1] == datetime(2026, 1, 1, tzinfo=zone)
 
 
+async def test_the_overview_takes_its_period_from_the_address_and_mends_it(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, _ = site
+    async with await signed_in(base, await sign_in_link(app.sessions, OLGA, "http://127.0.0.1:8080")) as olga:
+        for query, heading in (
+            ("?from=2026-11-01&to=2026-11-30", "Обзор за 01.11.2026–30.11.2026"),
+            ("?from=2026-11-30&to=2026-11-01", "Обзор за 01.11.2026–30.11.2026"),  # the wrong way round
+        ):
+            async with olga.get(f"{base}/dashboard/{query}") as response:
+                page = await response.text()
+            assert f"<h1>{heading}</h1>" in page, query
+            assert 'name="from" value="2026-11-01"' in page  # the form shows the period
+            assert "export.xlsx?from=2026-11-01&to=2026-11-30" in page  # and the export follows it
+
+
 async def test_the_overview_names_the_questions_whose_answers_help_least(
     app: Application, site: tuple[str, MediaStore]
 ) -> None:

@@ -1,7 +1,7 @@
 """The dashboard as staff use it, in a real headless Chromium (Debian's, driven by Playwright): sign in with a
-one-time link, see the charts drawn, filter the list through its form, open a card with its photo, download the
-XLSX export and read it back; a wrong or reused link and a browser without a session are refused; on a phone's
-screen every page fits its width.
+one-time link, see the charts drawn, choose the overview's period, filter the list through its form, open a card
+with its photo, download the XLSX export and read it back; a wrong or reused link and a browser without a session
+are refused; on a phone's screen every page fits its width.
 
 Needs Chromium at /usr/bin/chromium (or PRIEMNAYA_CHROMIUM); `.ci/run` installs it. Without it the test is
 skipped locally and fails in CI (CI=true), which must run it."""
@@ -164,6 +164,20 @@ async def test_staff_use_the_dashboard_in_a_browser(
             numbers["pit"]: ("Дороги", "В работе", None, 1),
             numbers["light"]: ("Дороги", "Новое, ждёт регистрации", None, 0),
         }
+
+        today = app.services.clock().astimezone(app.services.appeals.calendar.timezone).date()  # the dashboard's
+        # The seeded appeals were opened 12, 9, 3 and 1 days ago.
+        period = page.locator("form.period")
+        await period.locator("input[name=from]").fill((today - timedelta(days=5)).isoformat())
+        await period.locator("input[name=to]").fill(today.isoformat())
+        await period.get_by_role("button", name="Показать").click()
+        await expect(page.locator("h1")).to_have_text(f"Обзор за {today - timedelta(days=5):%d.%m.%Y}–{today:%d.%m.%Y}")
+        await expect(page.locator("main")).to_contain_text("Обращений: 2.")
+        await period.get_by_role("link", name="год").click()
+        await expect(page.locator("h1")).to_have_text(
+            f"Обзор за {today - timedelta(days=364):%d.%m.%Y}–{today:%d.%m.%Y}"
+        )
+        await expect(page.locator("main")).to_contain_text(f"Обращений: {len(APPEALS)}.")
 
         await page.get_by_role("link", name="Обращения", exact=True).click()
         assert await listed(page, len(APPEALS)) == sorted(numbers.values())
