@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, DateTime, Float, String, literal_column
@@ -21,15 +21,41 @@ SQLITE_PERCENTILE = "priemnaya_percentile"
 SQLITE_LOCAL_TIME = "priemnaya_local_time"
 SQLITE_JOINED = "priemnaya_joined"
 JOINED_SEPARATOR = ", "
+_T = TypeVar("_T")
 
 
-class percentile(FunctionElement[float]):  # noqa: N801 (an SQL function, named like SQLAlchemy's func.*)
+class _Portable(FunctionElement[_T]):
+    """An SQL function written for each engine: `postgresql` and `sqlite` are its SQL, with `{0}`, `{1}`... for the
+    arguments in order."""
+
+    inherit_cache = True
+    postgresql: ClassVar[str]
+    sqlite: ClassVar[str]
+
+
+@compiles(_Portable, "postgresql")
+def _compile_postgresql(element: _Portable[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return element.postgresql.format(*_arguments(element, compiler, **kw))
+
+
+@compiles(_Portable, "sqlite")
+def _compile_sqlite(element: _Portable[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return element.sqlite.format(*_arguments(element, compiler, **kw))
+
+
+def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [compiler.process(clause, **kw) for clause in element.clauses]
+
+
+class percentile(_Portable[float]):  # noqa: N801 (an SQL function, named like SQLAlchemy's func.*)
     """`percentile(value, share)`: the value below which `share` (0 to 1) of the group's values lie, interpolated
     between the two nearest (so `share` 0.5 is the median); NULLs are left out; NULL for a group without values."""
 
     type = Float()
     inherit_cache = True
     name = "percentile"
+    postgresql = "percentile_cont({1}) WITHIN GROUP (ORDER BY {0})"
+    sqlite = SQLITE_PERCENTILE + "({0}, {1})"
 
     def __init__(self, value: ColumnElement[Any] | InstrumentedAttribute[Any], share: float) -> None:
         if not 0 <= share <= 1:
@@ -38,81 +64,35 @@ class percentile(FunctionElement[float]):  # noqa: N801 (an SQL function, named 
         super().__init__(value, literal_column(repr(float(share))))
 
 
-class seconds_between(FunctionElement[float]):  # noqa: N801
+class seconds_between(_Portable[float]):  # noqa: N801
     """`seconds_between(later, earlier)`: the seconds from `earlier` to `later`; NULL if either is NULL."""
 
     type = Float()
     inherit_cache = True
     name = "seconds_between"
+    postgresql = "EXTRACT(EPOCH FROM ({0} - {1}))"
+    sqlite = "((julianday({0}) - julianday({1})) * 86400.0)"
 
 
-class local_time(FunctionElement[datetime]):  # noqa: N801
+class local_time(_Portable[datetime]):  # noqa: N801
     """`local_time(moment, zone)`: the moment (stored in UTC) as the wall-clock time in the IANA time zone
     `zone`, to the second and without a zone, as spreadsheets want it; NULL for NULL."""
 
     type = DateTime()
     inherit_cache = True
     name = "local_time"
+    postgresql = "date_trunc('second', timezone({1}, {0}))"
+    sqlite = SQLITE_LOCAL_TIME + "({0}, {1})"
 
 
-class joined(FunctionElement[str]):  # noqa: N801
+class joined(_Portable[str]):  # noqa: N801
     """`joined(value)`: the group's distinct values in order, joined by ", "; NULL for a group without values."""
 
     type = String()
     inherit_cache = True
     name = "joined"
-
-
-def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
-    return [compiler.process(clause, **kw) for clause in element.clauses]
-
-
-@compiles(percentile, "postgresql")
-def _percentile_postgresql(element: percentile, compiler: SQLCompiler, **kw: Any) -> str:
-    value, share = _arguments(element, compiler, **kw)
-    return f"percentile_cont({share}) WITHIN GROUP (ORDER BY {value})"
-
-
-@compiles(percentile, "sqlite")
-def _percentile_sqlite(element: percentile, compiler: SQLCompiler, **kw: Any) -> str:
-    value, share = _arguments(element, compiler, **kw)
-    return f"{SQLITE_PERCENTILE}({value}, {share})"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = _arguments(element, compiler, **kw)
-    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = _arguments(element, compiler, **kw)
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-@compiles(local_time, "postgresql")
-def _local_time_postgresql(element: local_time, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, zone = _arguments(element, compiler, **kw)
-    return f"date_trunc('second', timezone({zone}, {moment}))"
-
-
-@compiles(local_time, "sqlite")
-def _local_time_sqlite(element: local_time, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, zone = _arguments(element, compiler, **kw)
-    return f"{SQLITE_LOCAL_TIME}({moment}, {zone})"
-
-
-@compiles(joined, "postgresql")
-def _joined_postgresql(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _arguments(element, compiler, **kw)
-    return f"string_agg(DISTINCT {value}, '{JOINED_SEPARATOR}' ORDER BY {value})"
-
-
-@compiles(joined, "sqlite")
-def _joined_sqlite(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
-    (value,) = _arguments(element, compiler, **kw)
-    return f"{SQLITE_JOINED}({value})"
+    postgresql = "string_agg(DISTINCT {0}, '" + JOINED_SEPARATOR + "' ORDER BY {0})"
+    sqlite = SQLITE_JOINED + "({0})"
 
 
 def _sqlite_local_time(moment: str | None, zone: str) -> str | None:
