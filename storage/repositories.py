@@ -502,10 +502,10 @@ class AppealRepository:
             .group_by(Rating.appeal_id)
             .subquery()
         )
-        moment = literal(now, UTCDateTime())
+        moment, zone_name = literal(now, UTCDateTime()), literal(zone)  # one parameter each, however often used
 
         def local(column: Any) -> ColumnElement[datetime]:
-            return local_time(column, literal(zone))
+            return local_time(column, zone_name)
 
         def in_time(done: Any, due: Any) -> ColumnElement[bool | None]:
             # None while an open deadline is still ahead, or without a deadline
