@@ -5,7 +5,7 @@ status; the OpenAPI document at /api/openapi.json."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -21,11 +21,12 @@ from bot.services.appeals import (
     answer_appeal,
     is_overdue,
     move_appeal,
-    overdue_appeals,
+    overdue_at,
     typed_number,
 )
 from bot.services.notices import Notices
 from storage.models import Appeal, utcnow
+from storage.repositories import AppealFilter
 from storage.uow import UnitOfWork
 
 PREFIX = "/api/v1"
@@ -95,20 +96,19 @@ class Api:
         if any(stage not in {s.value for s in AppealStage} for stage in stages):
             raise ApiError(400, f"stage is one of {', '.join(s.value for s in AppealStage)}")
         now = self._clock()
-        if query.get("overdue") in ("1", "true"):
-            found = await overdue_appeals(uow, now, query.get("department"))
-            found = [appeal for appeal in found if not stages or appeal.stage in stages]
-        else:
-            days = _period(query.get("from"), query.get("to"), self._policy)
-            start, end = days.start, days.end
-            found = await uow.appeals.search(
-                stages=stages or None,
-                department=query.get("department"),
-                categories=[query["category"]] if query.get("category") else None,
-                created_between=(start, end) if query.get("from") or query.get("to") else None,
-                limit=min(int(query.get("limit", "200") or 200), 1000),
-            )
-        return web.json_response({"appeals": [_summary(appeal, now) for appeal in found]})
+        days = _period(query.get("from"), query.get("to"), self._policy)
+        where = AppealFilter(
+            stages=stages or None,
+            categories=[query["category"]] if query.get("category") else None,
+            department=query.get("department") or None,
+            created_between=(days.start, days.end) if query.get("from") or query.get("to") else None,
+            overdue=overdue_at(now) if query.get("overdue") in ("1", "true") else None,
+        )
+        limit = _whole(query, "limit", default=200, least=1, most=1000)
+        offset = _whole(query, "offset", default=0, least=0)
+        found = await uow.appeals.search(where, limit=limit, offset=offset)
+        total = await uow.appeals.count(where) if offset or len(found) == limit else len(found)
+        return web.json_response({"appeals": [_summary(appeal, now) for appeal in found], "total": total})
 
     async def show(self, request: web.Request, uow: UnitOfWork, actor: str) -> web.Response:
         appeal = await self._appeal(request, uow)
@@ -181,6 +181,15 @@ def _period(start: str | None, end: str | None, policy: AppealPolicy) -> Period:
     except ValueError:
         raise ApiError(400, "from and to are dates, YYYY-MM-DD") from None
     return period(first, last, policy.calendar.timezone, 30)
+
+
+def _whole(query: Mapping[str, str], name: str, *, default: int, least: int, most: int | None = None) -> int:
+    """A whole-number parameter of the query, within its bounds; a clear 400 for anything else."""
+    text = query.get(name) or str(default)
+    if not (text.isascii() and text.isdigit()) or int(text) < least or (most is not None and int(text) > most):
+        bounds = f"from {least} to {most}" if most is not None else f"from {least}"
+        raise ApiError(400, f"{name} is a whole number {bounds}")
+    return int(text)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -270,9 +279,15 @@ OPENAPI: dict[str, Any] = {
                 "summary": "List appeals, oldest first (read)",
                 "parameters": [
                     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-                    for name in ("stage", "category", "department", "overdue", "from", "to", "limit")
+                    for name in ("stage", "category", "department", "overdue", "from", "to")
+                ] + [
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}},
+                    {"name": "offset", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0, "default": 0}},
                 ],
-                "responses": {"200": {"description": "{appeals: [...]}"}, "400": _ERROR, "401": _ERROR},
+                "responses": {"200": {"description": "{appeals: [...], total: how many the filters find}"},
+                              "400": _ERROR, "401": _ERROR},
             }
         },
         PREFIX + "/appeals/{number}": {

@@ -28,11 +28,12 @@ from bot.media import MediaStore
 from bot.report import Period, Row, period, tables
 from bot.services.api_tokens import digest
 from bot.services.appeal_stages import AppealStage
-from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_appeals, typed_number
+from bot.services.appeals import AppealPolicy, is_note, is_overdue, overdue_at, typed_number
 from bot.services.notices import STAGE_TEXTS
 from bot.services.staff import Roster
 from bot.texts import Texts, local_time
 from storage.models import Appeal, WebSession, utcnow
+from storage.repositories import AppealFilter
 from storage.uow import UnitOfWork
 
 PREFIX = "/dashboard"
@@ -41,7 +42,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 PRESETS = (("30 дней", 30), ("90 дней", 90), ("год", 365))  # the overview's quick periods, up to today
 FAIR_RANK = 5  # appeals a department needs in the period to be ranked
 MONTHS_AFTER_DAYS = 183  # a longer period is charted by months, not weeks
-LIST_LIMIT = 500
+LIST_PAGE = 100  # appeals on a page of the list, newest first
 CONSOLE_ADMIN = StaffMember(telegram_id=1, name="Администратор (консоль)", role="admin")  # no roster configured
 SEES_PHONES = frozenset({"operator", "manager", "admin"})
 
@@ -170,19 +171,19 @@ class Dashboard:
         now = self._clock()
         stage = query.get("stage") if query.get("stage") in {s.value for s in AppealStage} else None
         days = self._period(request) if query.get("from") or query.get("to") else None
-        if query.get("overdue"):
-            found = await overdue_appeals(uow, now, query.get("department") or None)
-            found = [a for a in found if visitor.departments is None or a.department in visitor.departments]
-        else:
-            found = await uow.appeals.search(
-                stages=[stage] if stage else None,
-                department=query.get("department") or None,
-                categories=[query["category"]] if query.get("category") else None,
-                created_between=(days.start, days.end) if days else None,
-                departments=visitor.departments,
-                text=query.get("q", "").strip() or None,
-                limit=LIST_LIMIT,
-            )
+        where = AppealFilter(
+            stages=[stage] if stage else None,
+            categories=[query["category"]] if query.get("category") else None,
+            department=query.get("department") or None,
+            departments=visitor.departments,
+            created_between=(days.start, days.end) if days else None,
+            text=query.get("q", "").strip() or None,
+            overdue=overdue_at(now) if query.get("overdue") else None,
+        )
+        total = await uow.appeals.count(where)
+        pages = max(1, -(-total // LIST_PAGE))
+        page = _page_number(query.get("page", ""), pages)
+        found = await uow.appeals.search(where, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE, newest_first=True)
         zone = self._policy.calendar.timezone
         rows = [
             {
@@ -209,7 +210,10 @@ class Dashboard:
             "appeals.html",
             visitor,
             appeals=rows,
-            limit=LIST_LIMIT,
+            total=total,
+            first=(page - 1) * LIST_PAGE + 1,
+            previous=str(request.rel_url.update_query(page=page - 1)) if page > 1 else None,
+            next=str(request.rel_url.update_query(page=page + 1)) if page < pages else None,
             filters=filters,
             stages=[(s.value, self._texts(STAGE_TEXTS[s])) for s in AppealStage],
             categories=list(self._policy.categories),
@@ -365,6 +369,11 @@ class Spans:
             bounds.append(datetime.combine(first, time.min, zone))
             labels.append(f"{first:{label}}")
         return cls(unit, [*bounds, days.end], labels)
+
+
+def _page_number(asked: str, pages: int) -> int:
+    """The page of the list asked for, within 1..pages; the first for anything else."""
+    return min(max(int(asked), 1), pages) if asked.isascii() and asked.isdigit() and len(asked) < 7 else 1
 
 
 def _next_week(day: date) -> date:

@@ -17,7 +17,7 @@ from bot.services.appeal_stages import FINAL_STAGES, AppealStage, DomainError
 from bot.services.appeals import AppealDraft, AppealPolicy, open_appeal, typed_number
 from bot.services.notices import Notices
 from storage.models import Appeal, utcnow
-from storage.repositories import ResidentProfile
+from storage.repositories import AppealFilter, ResidentProfile
 from storage.uow import UnitOfWork
 
 PREFIX = "/open311/v2"
@@ -112,13 +112,12 @@ class Open311:
             statuses = {status for status in query.get("status", "").split(",") if status}
             if statuses - {"open", "closed"}:
                 return error(400, "status is open or closed")
-            found = await uow.appeals.search(
-                categories=[self._codes[code] for code in codes] or None,
-                created_between=(start, end),
-                limit=MAX_REQUESTS,
-            )
-            shown = [self._public(appeal) for appeal in found]
-        return web.json_response([entry for entry in shown if not statuses or entry["status"] in statuses])
+            # The spec's two statuses, as stages: filtered before the limit, so none is cut off unseen.
+            stages = [stage.value for stage in AppealStage if _status(stage) in statuses]
+            where = AppealFilter(categories=[self._codes[code] for code in codes] or None,
+                                 created_between=(start, end), stages=stages or None)  # fmt: skip
+            shown = [self._public(appeal) for appeal in await uow.appeals.search(where, limit=MAX_REQUESTS)]
+        return web.json_response(shown)
 
     async def one(self, request: web.Request) -> web.Response:
         number = typed_number(request.match_info["id"]) or request.match_info["id"]
@@ -179,7 +178,7 @@ class Open311:
         settings = self._settings
         return {
             "service_request_id": appeal.number,
-            "status": "closed" if stage in FINAL_STAGES else "open",
+            "status": _status(stage),
             "status_notes": self._notices.stage_name(appeal.stage),
             "service_name": appeal.category,
             "service_code": next((c for c, name in self._codes.items() if name == appeal.category), "0"),
@@ -196,6 +195,11 @@ class Open311:
             "long": round(appeal.longitude, 4) if appeal.longitude is not None else None,
             "media_url": None,
         }
+
+
+def _status(stage: AppealStage) -> str:
+    """The spec's status of an appeal at `stage`: closed once it can move no further."""
+    return "closed" if stage in FINAL_STAGES else "open"
 
 
 def _iso(moment: datetime | None) -> str | None:

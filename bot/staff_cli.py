@@ -22,11 +22,12 @@ from bot.services.appeals import (
     answer_appeal,
     is_overdue,
     move_appeal,
-    overdue_appeals,
+    overdue_at,
     route_appeal,
     typed_number,
 )
 from storage.models import Appeal, utcnow
+from storage.repositories import AppealFilter
 from storage.uow import UnitOfWork
 
 EXIT_OK, EXIT_REFUSED, EXIT_NOT_FOUND = 0, 1, 3
@@ -101,6 +102,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     listing.add_argument("--stage", choices=[stage.value for stage in AppealStage], action="append")
     listing.add_argument("--department")
     listing.add_argument("--overdue", action="store_true", help="only those past a deadline")
+    listing.add_argument("--limit", type=_positive, default=200, help="at most this many (default: 200)")
     show = actions.add_parser("show", help="one appeal with its whole history")
     show.add_argument("number")
     move = actions.add_parser("move", help="move an appeal to another stage")
@@ -121,6 +123,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     anywhere(appeals, "--actor", help="who acts, for the history (default: staff:<login>)")
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 is needed, not {text!r}")
+    return int(text)
+
+
 async def appeals_command(args: argparse.Namespace, config: Config) -> int:
     policy = appeal_policy(config)
     notices = notices_for(config, load_texts(config))
@@ -132,12 +140,12 @@ async def appeals_command(args: argparse.Namespace, config: Config) -> int:
     async with migrated_database(config) as sessions, UnitOfWork(sessions) as uow:
         try:
             if args.appeals_command == "list":
-                if args.overdue:
-                    found = await overdue_appeals(uow, now, args.department)
-                    found = [a for a in found if not args.stage or a.stage in args.stage]
-                else:
-                    found = await uow.appeals.search(stages=args.stage, department=args.department)
+                where = AppealFilter(stages=args.stage, department=args.department,
+                                     overdue=overdue_at(now) if args.overdue else None)  # fmt: skip
+                found = await uow.appeals.search(where, limit=args.limit)
                 print_list(found, now, zone)
+                if len(found) == args.limit and (total := await uow.appeals.count(where)) > len(found):
+                    print(f"... the first {len(found)} of {total}; narrow the list or raise --limit")
                 return EXIT_OK
             if args.appeals_command == "show":
                 appeal = await uow.appeals.by_number(args.number)

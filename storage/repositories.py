@@ -333,40 +333,17 @@ class AppealRepository:
         return list((await self._session.execute(query)).scalars())
 
     async def search(
-        self,
-        stages: list[str] | None = None,
-        department: str | None = None,
-        overdue_at: datetime | None = None,
-        open_stages: list[str] | None = None,
-        limit: int = 200,
-        categories: list[str] | None = None,
-        created_between: tuple[datetime, datetime] | None = None,
-        departments: list[str] | None = None,
-        text: str | None = None,
+        self, where: AppealFilter, *, limit: int | None = 200, offset: int = 0, newest_first: bool = False
     ) -> list[Appeal]:
-        """Appeals for staff, oldest first. `overdue_at`: only those past a deadline at that moment
-        (first response still missing, or not resolved while in one of `open_stages`)."""
-        conditions: list[ColumnElement[bool]] = []
-        if categories:
-            conditions.append(Appeal.category.in_(categories))
-        if departments is not None:
-            conditions.append(Appeal.department.in_(departments))
-        if text:
-            conditions.append(
-                or_(Appeal.number.icontains(text, autoescape=True), Appeal.description.icontains(text, autoescape=True))
-            )
-        if created_between is not None:
-            conditions += _opened(*created_between, None)
-        if stages:
-            conditions.append(Appeal.stage.in_(stages))
-        if department:
-            conditions.append(Appeal.department == department)
-        if overdue_at is not None:
-            late_first = and_(Appeal.first_response_at.is_(None), Appeal.first_response_due_at < overdue_at)
-            late_resolution = and_(Appeal.stage.in_(open_stages or []), Appeal.resolution_due_at < overdue_at)
-            conditions.append(or_(late_first, late_resolution))
-        query = select(Appeal).where(*conditions).order_by(Appeal.created_at, Appeal.id).limit(limit)
+        """The appeals `where` finds, oldest first (or newest first), `limit` of them (None: all) after `offset`."""
+        order = (Appeal.created_at.desc(), Appeal.id.desc()) if newest_first else (Appeal.created_at, Appeal.id)
+        query = select(Appeal).where(*_found(where)).order_by(*order).offset(offset).limit(limit)
         return list((await self._session.execute(query)).scalars())
+
+    async def count(self, where: AppealFilter) -> int:
+        """How many appeals `where` finds."""
+        query = select(func.count()).select_from(Appeal).where(*_found(where))
+        return (await self._session.execute(query)).scalar_one()
 
     async def answered_before(self, moment: datetime) -> list[Appeal]:
         """Appeals answered before `moment` and still waiting for the resident's rating."""
@@ -555,6 +532,29 @@ def _opened(start: datetime, end: datetime, departments: list[str] | None) -> li
     return conditions
 
 
+def _found(where: AppealFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.stages is not None:
+        conditions.append(Appeal.stage.in_(where.stages))
+    if where.categories is not None:
+        conditions.append(Appeal.category.in_(where.categories))
+    if where.department is not None:
+        conditions.append(Appeal.department == where.department)
+    if where.departments is not None:
+        conditions.append(Appeal.department.in_(where.departments))
+    if where.created_between is not None:
+        conditions += _opened(*where.created_between, None)
+    if where.text:
+        conditions.append(or_(Appeal.number.icontains(where.text, autoescape=True),
+                              Appeal.description.icontains(where.text, autoescape=True)))  # fmt: skip
+    if where.overdue is not None:
+        at = where.overdue.at
+        late_first = and_(Appeal.first_response_at.is_(None), Appeal.first_response_due_at < at)
+        late_resolution = and_(Appeal.stage.in_(where.overdue.open_stages), Appeal.resolution_due_at < at)
+        conditions.append(or_(late_first, late_resolution))
+    return conditions
+
+
 def _appeal_details() -> list[Any]:
     return [selectinload(Appeal.events), selectinload(Appeal.attachments)]
 
@@ -583,6 +583,27 @@ class Miss:
     best_item_id: str | None
     best_score: float | None
     asked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """Past a deadline at `at`: the first response still missing, or not resolved while in one of `open_stages`."""
+
+    at: datetime
+    open_stages: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AppealFilter:
+    """Which appeals staff look for: each field given narrows the search; None leaves it open."""
+
+    stages: Sequence[str] | None = None
+    categories: Sequence[str] | None = None
+    department: str | None = None
+    departments: Sequence[str] | None = None  # those a staff member may see
+    created_between: tuple[datetime, datetime] | None = None
+    text: str | None = None  # in the number or the resident's text
+    overdue: Overdue | None = None
 
 
 @dataclass(frozen=True, slots=True)

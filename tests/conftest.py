@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +24,7 @@ from bot.app import Application
 from bot.config import Config, WebSettings, load_config
 from bot.dashboard import Dashboard
 from bot.media import MediaStore
+from bot.services.appeals import AppealDraft, open_appeal
 from bot.web import WebServer
 from storage.db import create_engine, upgrade
 from storage.models import utcnow
@@ -49,6 +51,17 @@ def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
 async def stored_resident(uow: UnitOfWork, platform: str, user_id: str) -> int:
     """A resident stored directly, as the bot stores one when they consent; returns the id."""
     return await uow.residents.add(platform, user_id, ResidentProfile(None, None, None, utcnow()))
+
+
+async def appeals_opened_at(app: Application, category: str, moments: Sequence[datetime]) -> list[str]:
+    """Appeals of `category` filed by a new resident at `moments`, through the service as the bot files them;
+    their numbers. Nobody answers them: opened long enough ago, they are overdue."""
+    async with UnitOfWork(app.sessions) as uow:
+        resident = await stored_resident(uow, "telegram", uuid.uuid4().hex)
+        draft = AppealDraft(category, "Обращение для списка")
+        appeals = [await open_appeal(uow, app.services.appeals, resident, "telegram", draft, at) for at in moments]
+        await uow.commit()
+        return [appeal.number for appeal in appeals]
 
 
 def run_in_own_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:

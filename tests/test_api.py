@@ -4,6 +4,8 @@ answer through the same rules as staff, JSON errors with the right status, the O
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,9 +17,9 @@ from bot.config import WebSettings
 from bot.services.api_tokens import create_token, revoke_token
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.web import WebServer
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, utcnow
 from storage.uow import UnitOfWork
-from tests.conftest import stored_resident
+from tests.conftest import appeals_opened_at, stored_resident
 
 
 @pytest.fixture
@@ -111,3 +113,29 @@ async def test_tokens_decide_who_reads_and_who_acts(app: Application, base: str)
         told = (await session.execute(select(OutboxMessage.text).where(OutboxMessage.chat_id == "42"))).scalars().all()
     assert told[0] == f"Обращение {number}: новый этап — «Зарегистрировано»."  # the resident is told, as always
     assert told[1].startswith(f"Ответ на обращение {number}:")
+
+
+async def test_the_list_combines_its_filters_pages_with_limit_and_offset_and_says_how_many(
+    app: Application, base: str
+) -> None:
+    _, keys = await setup(app)  # one fresh appeal about roads, not overdue
+    now = utcnow()
+    late_lifts = await appeals_opened_at(app, "ЖКХ", [now - timedelta(days=10, hours=hour) for hour in range(3)])
+    [late_pit] = await appeals_opened_at(app, "Дороги", [now - timedelta(days=10)])
+
+    async def listed(**params: str) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base}/api/v1/appeals", headers=bearer(keys["read"]), params=params) as response,
+        ):
+            return {"status": response.status, **await response.json()}
+
+    found = await listed(overdue="1", category="Дороги")
+    assert ([a["number"] for a in found["appeals"]], found["total"]) == ([late_pit], 1)  # not the fresh one
+    found = await listed(overdue="true", stage="new", limit="2", offset="1")
+    assert [a["number"] for a in found["appeals"]] == [late_lifts[1], late_lifts[0]]  # oldest first, after one
+    assert found["total"] == 4
+    for params in ({"limit": "много"}, {"limit": "0"}, {"limit": "1001"}, {"offset": "-1"}):
+        refused = await listed(**params)
+        assert refused["status"] == 400, params
+        assert refused["error"]["message"].startswith(f"{next(iter(params))} is a whole number from"), params

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,10 +21,10 @@ from bot.media import MediaStore
 from bot.report import Row, period
 from bot.services.appeals import AppealDraft, open_appeal
 from bot.services.sign_in import sign_in_link
-from storage.models import AppealAttachment
+from storage.models import AppealAttachment, utcnow
 from storage.repositories import FaqUse
 from storage.uow import UnitOfWork
-from tests.conftest import stored_resident, write_config
+from tests.conftest import appeals_opened_at, stored_resident, write_config
 
 OLGA, PETR = 3001, 3003
 ROSTER = f"""
@@ -172,6 +172,40 @@ async def test_a_new_dashboard_says_in_russian_that_there_is_nothing_yet(
     assert "Обращений: 0." in page
     assert page.count("Нет данных") == 5  # each chart, in the dashboard's language
     assert "No data" not in page
+
+
+async def test_the_list_combines_overdue_with_the_other_filters_and_pages_through_all_it_finds(
+    app: Application, site: tuple[str, MediaStore]
+) -> None:
+    base, _ = site
+    now = utcnow()
+    ten_days_ago = [now - timedelta(days=10, minutes=minute) for minute in range(101)]  # newest first
+    overdue_lifts = await appeals_opened_at(app, "ЖКХ", ten_days_ago)
+    [overdue_pit] = await appeals_opened_at(app, "Дороги", [now - timedelta(days=9)])
+    [fresh_lift] = await appeals_opened_at(app, "ЖКХ", [now])
+
+    def numbers(page: str) -> list[str]:
+        return re.findall(r'<a href="/dashboard/appeals/([^"]+)">', page)
+
+    async with await signed_in(base, await sign_in_link(app.sessions, OLGA, "http://127.0.0.1:8080")) as olga:
+        async with olga.get(f"{base}/dashboard/appeals", params={"overdue": "1", "category": "ЖКХ"}) as response:
+            first = await response.text()
+        assert "Найдено: 101, показаны 1–100, сначала новые." in first
+        assert numbers(first) == overdue_lifts[:100]  # neither the pit (another topic) nor the fresh lift
+        following = re.search(r'<a href="([^"]+)" rel="next">Следующие →</a>', first)
+        assert following is not None
+        async with olga.get(base + following.group(1).replace("&amp;", "&")) as response:
+            second = await response.text()
+        assert numbers(second) == overdue_lifts[100:]  # the filters kept on the next page
+        assert 'rel="prev"' in second
+        assert 'rel="next"' not in second
+        async with olga.get(f"{base}/dashboard/appeals", params={"overdue": "1", "q": "Обращение"}) as response:
+            assert numbers(await response.text()) == [overdue_pit, *overdue_lifts[:99]]  # any topic, newest first
+        async with olga.get(f"{base}/dashboard/appeals", params={"page": "999"}) as response:
+            last = await response.text()
+        assert numbers(last) == overdue_lifts[98:]  # past the end: the last page, 101st to 103rd
+        async with olga.get(f"{base}/dashboard/appeals", params={"page": "два"}) as response:
+            assert numbers(await response.text())[0] == fresh_lift  # not a number: the first page
 
 
 def test_the_overview_charts_weeks_and_a_long_period_months() -> None:

@@ -16,8 +16,9 @@ from bot.core.types import Incoming, Platform
 from bot.services.appeal_stages import AppealStage, CommentRequired, ForbiddenMove
 from bot.services.appeals import AppealNotFound, UnknownDepartment, answer_appeal, move_appeal, route_appeal
 from storage.db import session_factory
+from storage.models import utcnow
 from storage.uow import UnitOfWork
-from tests.conftest import run_bot_beside
+from tests.conftest import appeals_opened_at, run_bot_beside
 
 MONDAY_MORNING = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 
@@ -184,6 +185,13 @@ async def test_staff_commands_with_exit_codes(config: Config, app: Application, 
     assert number in (await staff_cli("list", "--overdue")).stdout
     assert "no appeals" in (await staff_cli("list", "--stage", "answered")).stdout
     assert "no appeals" in (await staff_cli("list", "--department", "ЕДДС")).stdout
+    await appeals_opened_at(app, "Дороги", [utcnow()])
+    assert "... the first 1 of 2; narrow the list or raise --limit" in (await staff_cli("list", "--limit", "1")).stdout
+    overdue_new = (await staff_cli("list", "--overdue", "--stage", "new")).stdout
+    assert number in overdue_new
+    assert "Дорожное" not in overdue_new  # both filters hold: the roads' one is fresh
+    refused = await staff_cli("list", "--limit", "0")
+    assert (refused.returncode, "a whole number from 1 is needed" in refused.stderr) == (2, True)
 
     refused = await staff_cli("move", number, "closed")
     assert refused.returncode == 1

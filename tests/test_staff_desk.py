@@ -17,9 +17,9 @@ from bot.desk import StaffDesk
 from bot.notifier import RateLimiter
 from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, move_appeal, open_appeal
-from storage.models import Appeal, AppealAttachment, AppealEvent, OutboxMessage, StaffCard
+from storage.models import Appeal, AppealAttachment, AppealEvent, OutboxMessage, StaffCard, utcnow
 from storage.uow import UnitOfWork
-from tests.conftest import stored_resident, write_config
+from tests.conftest import appeals_opened_at, stored_resident, write_config
 from tests.fake_telegram import Chat, FakeTelegram, User
 from tests.test_telegram import Running, settings_for, start
 
@@ -590,6 +590,16 @@ async def test_the_daily_digest_lists_overdue_appeals_per_department_in_the_gene
             await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == str(STAFF.id)))
         ).scalars()
     assert digest.text == f"Просрочено обращений: 1.\n• Отдел ЖКХ: 1 — {number}"  # to the General topic: no thread
+
+
+async def test_the_digest_counts_every_overdue_appeal_however_many(app: Application) -> None:
+    await appeals_opened_at(app, "ЖКХ", [utcnow() - timedelta(days=10, minutes=n) for n in range(201)])
+    assert await app.jobs.digest(app.services.clock()) == 201
+    async with app.sessions() as session:
+        [digest] = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.chat_id == str(STAFF.id)))
+        ).scalars()
+    assert digest.text.startswith("Просрочено обращений: 201.\n• Отдел ЖКХ: 201 — ")  # none cut off at 200
 
 
 CANNED = """

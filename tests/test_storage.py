@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from storage.db import create_engine, current_revision, session_factory, upgrade
 from storage.models import Appeal, AppealEvent, Base, OutboxMessage, Rating, Resident, UnmatchedQuestion
-from storage.repositories import ResidentProfile
+from storage.repositories import AppealFilter, ResidentProfile
 from storage.uow import UnitOfWork
 from tests.conftest import POSTGRES_URL, run_bot, stored_resident, write_config
 
@@ -204,7 +204,7 @@ async def test_a_database_user_who_may_not_create_extensions_still_gets_the_sche
             uow.appeals.add(pit)
             await uow.commit()
         async with UnitOfWork(sessions) as uow:
-            assert [a.number for a in await uow.appeals.search(text="яма")] == ["А-2026-000001"]
+            assert [a.number for a in await uow.appeals.search(AppealFilter(text="яма"))] == ["А-2026-000001"]
     finally:
         await engine.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

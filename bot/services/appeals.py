@@ -12,6 +12,7 @@ from bot.services.appeal_stages import FINAL_STAGES, RESIDENT_ACTOR, AppealStage
 from bot.services.notices import Notices
 from bot.services.working_time import WorkingCalendar
 from storage.models import Appeal, AppealAttachment, AppealEvent
+from storage.repositories import AppealFilter, Overdue
 from storage.uow import UnitOfWork
 
 OPEN_STAGES = (AppealStage.NEW, AppealStage.ACCEPTED, AppealStage.IN_PROGRESS)
@@ -260,11 +261,14 @@ async def add_note(
     return event
 
 
-async def overdue_appeals(uow: UnitOfWork, now: datetime, department: str | None = None) -> list[Appeal]:
-    """Appeals past their first-response or resolution deadline at `now`."""
-    return await uow.appeals.search(
-        department=department, overdue_at=now, open_stages=[stage.value for stage in OPEN_STAGES]
-    )
+def overdue_at(now: datetime) -> Overdue:
+    """What finds the appeals past their first-response or resolution deadline at `now` (as `is_overdue`)."""
+    return Overdue(now, [stage.value for stage in OPEN_STAGES])
+
+
+async def overdue_appeals(uow: UnitOfWork, now: datetime) -> list[Appeal]:
+    """All appeals past a deadline at `now`, however many: the digest counts them and each gets its alert."""
+    return await uow.appeals.search(AppealFilter(overdue=overdue_at(now)), limit=None)
 
 
 def is_overdue(appeal: Appeal, now: datetime) -> bool:
