@@ -136,15 +136,16 @@ class Jobs:
         calendar, warn = self.policy.calendar, self.staff.warn_before_hours
         async with UnitOfWork(self.sessions) as uow:
             open_stages = [stage.value for stage in OPEN_STAGES]
-            soon = await uow.appeals.with_deadline_between(now, now + LOOKAHEAD, open_stages)
-            for appeal in soon:
-                for kind, due in _pending_deadlines(appeal):
-                    if due >= now and calendar.working_hours_between(now, due) <= warn:
-                        done += await self._alert(uow, appeal, f"{kind}_soon", due, now)
+            alerts: list[tuple[Appeal, str, datetime]] = []
+            for appeal in await uow.appeals.with_deadline_between(now, now + LOOKAHEAD, open_stages):
+                alerts += [(appeal, f"{kind}_soon", due) for kind, due in _pending_deadlines(appeal)
+                           if due >= now and calendar.working_hours_between(now, due) <= warn]  # fmt: skip
             for appeal in await overdue_appeals(uow, now):
-                for kind, due in _pending_deadlines(appeal):
-                    if due < now:
-                        done += await self._alert(uow, appeal, f"{kind}_overdue", due, now)
+                alerts += [(appeal, f"{kind}_overdue", due) for kind, due in _pending_deadlines(appeal) if due < now]
+            recorded = await uow.reminders.recorded([appeal.id for appeal, _, _ in alerts])
+            for appeal, kind, due in alerts:
+                if (appeal.id, kind) not in recorded:
+                    done += await self._alert(uow, appeal, kind, due, now)
             await uow.commit()
         return done
 

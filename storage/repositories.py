@@ -58,6 +58,7 @@ from storage.models import (
 )
 
 MAX_STORED_QUESTION = 2000
+IDS_PER_QUERY = 5000  # ids in one IN list, well within the drivers' limits on bound parameters
 LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
@@ -830,6 +831,16 @@ class ReminderRepository:
     async def claim(self, appeal_id: int, kind: str, now: datetime) -> bool:
         """True for the one caller, across processes, that records this reminder first."""
         return await _add_first(self._session, AppealReminder(appeal_id=appeal_id, kind=kind, created_at=now))
+
+    async def recorded(self, appeal_ids: Sequence[int]) -> set[tuple[int, str]]:
+        """The reminders already recorded for these appeals, as (appeal id, kind): a scan claims only the others,
+        instead of failing to claim the same ones on every pass."""
+        found: set[tuple[int, str]] = set()
+        for start in range(0, len(appeal_ids), IDS_PER_QUERY):
+            chunk = appeal_ids[start : start + IDS_PER_QUERY]
+            query = select(AppealReminder.appeal_id, AppealReminder.kind).where(AppealReminder.appeal_id.in_(chunk))
+            found.update((appeal_id, kind) for appeal_id, kind in (await self._session.execute(query)).all())
+        return found
 
 
 class RatingRepository:

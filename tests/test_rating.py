@@ -24,7 +24,7 @@ from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_a
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
 from storage.uow import UnitOfWork
-from tests.conftest import run_bot_beside, stored_resident, write_config
+from tests.conftest import appeals_opened_at, run_bot_beside, stored_resident, write_config
 
 MONDAY = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # 10:00 in Moscow
 STAFF_CHAT = '[staff]\nplatform = "console"\nchat_id = "staff-room"\nwarn_before_hours = 2\n'
@@ -240,6 +240,14 @@ async def test_deadline_alerts_before_and_after_once_even_from_two_processes(
     assert (await staff_room(app))[-1] == (
         f"Просрочено рассмотрение: обращение {number} (Дорожное хозяйство), срок был 23.12.2026 18:00."
     )
+
+
+async def test_every_overdue_appeal_gets_its_alert_however_many_are_late(app: Application, clock: Clock) -> None:
+    await appeals_opened_at(app, "ЖКХ", [MONDAY - timedelta(minutes=n) for n in range(201)])
+    clock.now = MONDAY + timedelta(days=1)  # Tuesday 10:00: every first answer is overdue
+    assert await app.jobs.alert_deadlines(clock()) == 201  # not only the oldest 200
+    assert await app.jobs.alert_deadlines(clock()) == 0  # once each
+    assert len(await staff_room(app)) == 201
 
 
 @pytest.mark.slow
