@@ -26,6 +26,7 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "system"
+OVERDUE_ALERTS = ("first_response_overdue", "resolution_overdue")  # the alerts' kinds, as `_pending_deadlines` names
 LOOKAHEAD = timedelta(days=7)  # deadlines further away than this are never "soon"
 KEEP_UPDATE_IDS = timedelta(days=2)  # Telegram re-delivers an update for at most 24 hours
 KEEP_REPLIES = timedelta(days=7)  # delivered replies, for a support question about what the bot said
@@ -140,7 +141,8 @@ class Jobs:
             for appeal in await uow.appeals.with_deadline_between(now, now + LOOKAHEAD, open_stages):
                 alerts += [(appeal, f"{kind}_soon", due) for kind, due in _pending_deadlines(appeal)
                            if due >= now and calendar.working_hours_between(now, due) <= warn]  # fmt: skip
-            for appeal in await overdue_appeals(uow, now):
+            # Those already alerted of both are left in the database: a backlog is read once, not on every pass.
+            for appeal in await overdue_appeals(uow, now, unless_reminded=OVERDUE_ALERTS):
                 alerts += [(appeal, f"{kind}_overdue", due) for kind, due in _pending_deadlines(appeal) if due < now]
             recorded = await uow.reminders.recorded([appeal.id for appeal, _, _ in alerts])
             for appeal, kind, due in alerts:

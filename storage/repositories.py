@@ -548,12 +548,19 @@ def _found(where: AppealFilter) -> list[ColumnElement[bool]]:
     if where.text:
         conditions.append(or_(Appeal.number.icontains(where.text, autoescape=True),
                               Appeal.description.icontains(where.text, autoescape=True)))  # fmt: skip
-    if where.overdue is not None:
-        at = where.overdue.at
-        late_first = and_(Appeal.first_response_at.is_(None), Appeal.first_response_due_at < at)
-        late_resolution = and_(Appeal.stage.in_(where.overdue.open_stages), Appeal.resolution_due_at < at)
+    if (overdue := where.overdue) is not None:
+        late_first = and_(Appeal.first_response_at.is_(None), Appeal.first_response_due_at < overdue.at)
+        late_resolution = and_(Appeal.stage.in_(overdue.open_stages), Appeal.resolution_due_at < overdue.at)
+        if overdue.unless_reminded is not None:
+            first_kind, resolution_kind = overdue.unless_reminded
+            late_first = and_(late_first, ~_reminded(first_kind))
+            late_resolution = and_(late_resolution, ~_reminded(resolution_kind))
         conditions.append(or_(late_first, late_resolution))
     return conditions
+
+
+def _reminded(kind: str) -> ColumnElement[bool]:
+    return exists().where(AppealReminder.appeal_id == Appeal.id, AppealReminder.kind == kind)
 
 
 def _appeal_details() -> list[Any]:
@@ -588,10 +595,12 @@ class Miss:
 
 @dataclass(frozen=True, slots=True)
 class Overdue:
-    """Past a deadline at `at`: the first response still missing, or not resolved while in one of `open_stages`."""
+    """Past a deadline at `at`: the first response still missing, or not resolved while in one of `open_stages`;
+    with `unless_reminded` (the reminders' kinds for the two deadlines), only those not yet reminded of."""
 
     at: datetime
     open_stages: Sequence[str]
+    unless_reminded: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

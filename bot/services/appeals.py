@@ -261,14 +261,17 @@ async def add_note(
     return event
 
 
-def overdue_at(now: datetime) -> Overdue:
-    """What finds the appeals past their first-response or resolution deadline at `now` (as `is_overdue`)."""
-    return Overdue(now, [stage.value for stage in OPEN_STAGES])
+def overdue_at(now: datetime, unless_reminded: tuple[str, str] | None = None) -> Overdue:
+    """What finds the appeals past their first-response or resolution deadline at `now` (as `is_overdue`); with
+    `unless_reminded`, the reminders' kinds for the two, only those whose reminder is not recorded yet."""
+    return Overdue(now, [stage.value for stage in OPEN_STAGES], unless_reminded)
 
 
-async def overdue_appeals(uow: UnitOfWork, now: datetime) -> list[Appeal]:
+async def overdue_appeals(
+    uow: UnitOfWork, now: datetime, unless_reminded: tuple[str, str] | None = None
+) -> list[Appeal]:
     """All appeals past a deadline at `now`, however many: the digest counts them and each gets its alert."""
-    return await uow.appeals.search(AppealFilter(overdue=overdue_at(now)), limit=None)
+    return await uow.appeals.search(AppealFilter(overdue=overdue_at(now, unless_reminded)), limit=None)
 
 
 def is_overdue(appeal: Appeal, now: datetime) -> bool:
