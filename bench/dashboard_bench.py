@@ -89,6 +89,11 @@ async def seed(url: str, count: int, days: int) -> None:
                     "first_response_at": responded,
                     "answered_at": answered,
                     "closed_at": answered if stage == "closed" else None,
+                    # the moments the bot keeps on the appeal as it moves it (bot.services.appeals)
+                    "accepted_at": responded if stage == "accepted" else None,
+                    "in_progress_at": responded if stage == "in_progress" else None,
+                    "reached_closed_at": answered if stage == "closed" else None,
+                    "actors": "staff:bench" if responded is not None else "",
                 }
             )
             events.append({"appeal_id": n + 1, "actor": "resident", "to_stage": "new", "created_at": created})

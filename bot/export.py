@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import rustpy_xlsxwriter
 
-from bot.services.appeal_stages import RESIDENT_ACTOR, AppealStage
+from bot.services.appeal_stages import AppealStage
 from bot.services.notices import STAGE_TEXTS
 from bot.texts import Texts
 from storage.uow import UnitOfWork
@@ -41,9 +41,7 @@ async def table(
     """The heading, then one row per appeal opened in [start, end) (of `departments`, or all); times in the
     municipality's time zone (spreadsheets know none); deadlines judged at `now`; photos as addresses under
     `media_url` (the dashboard's, which shows them to signed-in staff only)."""
-    appeals = uow.appeals.timelines(
-        start, end, zone=zone.key, now=now, leave_out_actor=RESIDENT_ACTOR, departments=departments
-    )
+    appeals = uow.appeals.timelines(start, end, zone=zone.key, now=now, departments=departments)
     verdict = {True: texts("export.met"), False: texts("export.missed"), None: ""}
     extended = {True: texts("export.yes"), False: ""}
     stages = {stage.value: texts(STAGE_TEXTS[stage]) for stage in AppealStage}

@@ -1,6 +1,6 @@
 """SQL functions that PostgreSQL has and SQLite lacks, the same on both engines: a continuous percentile
-(PostgreSQL's `percentile_cont`), the seconds between two moments, a moment as a time zone's wall-clock time,
-and a group's distinct values joined. On SQLite the missing ones are Python functions registered on each
+(PostgreSQL's `percentile_cont`), the seconds between two moments, and a moment as a time zone's wall-clock
+time. On SQLite the missing ones are Python functions registered on each
 connection. Reports and exports group, count and convert in SQL instead of reading every appeal into Python."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, DateTime, Float, String, literal_column
+from sqlalchemy import ColumnElement, DateTime, Float, literal_column
 from sqlalchemy.engine.interfaces import AdaptedConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute
@@ -19,8 +19,6 @@ from sqlalchemy.sql.functions import FunctionElement
 
 SQLITE_PERCENTILE = "priemnaya_percentile"
 SQLITE_LOCAL_TIME = "priemnaya_local_time"
-SQLITE_JOINED = "priemnaya_joined"
-JOINED_SEPARATOR = ", "
 _T = TypeVar("_T")
 
 
@@ -85,36 +83,12 @@ class local_time(_Portable[datetime]):  # noqa: N801
     sqlite = SQLITE_LOCAL_TIME + "({0}, {1})"
 
 
-class joined(_Portable[str]):  # noqa: N801
-    """`joined(value)`: the group's distinct values in order, joined by ", "; NULL for a group without values."""
-
-    type = String()
-    inherit_cache = True
-    name = "joined"
-    postgresql = "string_agg(DISTINCT {0}, '" + JOINED_SEPARATOR + "' ORDER BY {0})"
-    sqlite = SQLITE_JOINED + "({0})"
-
-
 def _sqlite_local_time(moment: str | None, zone: str) -> str | None:
     """SQLite keeps SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` in UTC; the answer is what DateTime reads back."""
     if moment is None:
         return None
     local = datetime.fromisoformat(moment).replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
     return local.strftime("%Y-%m-%d %H:%M:%S")
-
-
-class SQLiteJoined:
-    """`joined` for SQLite: distinct values, sorted, joined."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-
-    def step(self, value: str | None) -> None:
-        if value is not None:
-            self._values.add(value)
-
-    def finalize(self) -> str | None:
-        return JOINED_SEPARATOR.join(sorted(self._values)) if self._values else None
 
 
 class SQLitePercentile:
@@ -147,6 +121,5 @@ def register_sqlite(dbapi_connection: AdaptedConnection) -> None:
     async def create(driver: Any) -> None:
         await driver.create_function(SQLITE_LOCAL_TIME, 2, _sqlite_local_time, deterministic=True)
         await driver._execute(driver._conn.create_aggregate, SQLITE_PERCENTILE, 2, SQLitePercentile)
-        await driver._execute(driver._conn.create_aggregate, SQLITE_JOINED, 1, SQLiteJoined)
 
     dbapi_connection.run_async(create)

@@ -1,18 +1,28 @@
 """An export's timelines as the database works them out, the same on both engines: moments as a time zone's
 wall-clock times (summer and winter), the last move to each stage, deadlines met, missed or not yet due, the
-last rating, who acted besides the resident, the photos; only the period's appeals, of the departments asked."""
+last rating, who acted besides the resident, the photos; only the period's appeals, of the departments asked.
+The appeal keeps its history's moments as the services move it; a database from before read them in from the
+histories when it was upgraded."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.app import Application
+from bot.services.appeal_stages import AppealStage
+from bot.services.appeals import AppealDraft, answer_appeal, extend_resolution, move_appeal, open_appeal
+from bot.services.ratings import rate, reopen
+from storage.db import create_engine, session_factory, upgrade
 from storage.models import Appeal, AppealAttachment, AppealEvent, Rating
 from storage.repositories import AppealTimeline
 from storage.uow import UnitOfWork
-from tests.conftest import stored_resident
+from tests.conftest import PostgresServer, stored_resident
 
 BERLIN = "Europe/Berlin"  # a zone with summer time, to tell a real conversion from a fixed offset
 SUMMER = datetime(2026, 7, 15, 10, 5, 30, 123456, tzinfo=UTC)  # 12:05:30 in Berlin
@@ -24,8 +34,23 @@ def berlin(year: int, month: int, day: int, hour: int, minute: int, second: int 
     return datetime(year, month, day, hour, minute, second)  # a wall-clock time, as the export gives it
 
 
-async def seed(app: Application) -> None:
-    async with UnitOfWork(app.sessions) as uow:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def before_timelines(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A database at the schema before the appeals kept their history's moments (revision 0015)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.empty_database()
+    engine = create_engine(url)
+    await upgrade(engine, "0015")
+    yield engine
+    await engine.dispose()
+
+
+async def seed(sessions: async_sessionmaker) -> None:  # type: ignore[type-arg]
+    """Appeals with their histories written as rows, as an older version of the bot wrote them."""
+    async with UnitOfWork(sessions) as uow:
         resident = await stored_resident(uow, "telegram", "42")
         await uow.commit()
 
@@ -85,25 +110,30 @@ async def seed(app: Application) -> None:
         {"appeal_id": 1, "platform": "telegram", "platform_file_id": "a", "media_path": "ab/abc.jpg"},
         {"appeal_id": 1, "platform": "telegram", "platform_file_id": "b", "media_path": None},  # not kept yet
     ]
-    async with app.sessions() as session:
+    async with sessions() as session:
         for model, rows in ((Appeal, appeals), (AppealEvent, events), (Rating, ratings), (AppealAttachment, photos)):
             await session.execute(insert(model), rows)
         await session.commit()
 
 
-async def timelines(app: Application, departments: list[str] | None = None) -> list[AppealTimeline]:
+async def timelines(
+    sessions: async_sessionmaker,
+    departments: list[str] | None = None,  # type: ignore[type-arg]
+) -> list[AppealTimeline]:
     start, end = datetime(2025, 12, 31, 23, 0, tzinfo=UTC), NOW  # 1 January to 30 July, in Berlin
-    async with UnitOfWork(app.sessions) as uow:
-        batches = uow.appeals.timelines(
-            start, end, zone=BERLIN, now=NOW, leave_out_actor="resident", departments=departments
-        )
+    async with UnitOfWork(sessions) as uow:
+        batches = uow.appeals.timelines(start, end, zone=BERLIN, now=NOW, departments=departments)
         return [timeline async for batch in batches for timeline in batch]
 
 
-async def test_the_database_works_out_each_appeals_timeline(app: Application) -> None:
-    await seed(app)
+async def test_an_upgraded_database_reads_each_appeals_timeline_from_its_history(
+    before_timelines: AsyncEngine,
+) -> None:
+    sessions = session_factory(before_timelines)
+    await seed(sessions)
+    await upgrade(before_timelines)
 
-    reopened, unanswered, rejected = await timelines(app)
+    reopened, unanswered, rejected = await timelines(sessions)
 
     assert reopened == AppealTimeline(
         number="А-2026-000001", category="ЖКХ", department="Отдел ЖКХ", stage="closed",
@@ -128,5 +158,42 @@ async def test_the_database_works_out_each_appeals_timeline(app: Application) ->
     )  # fmt: skip
     assert rejected.actors == "staff:petr"
 
-    assert [appeal.number for appeal in await timelines(app, ["Дорожное хозяйство"])] == ["А-2026-000003"]
-    assert await timelines(app, []) == []
+    assert [appeal.number for appeal in await timelines(sessions, ["Дорожное хозяйство"])] == ["А-2026-000003"]
+    assert await timelines(sessions, []) == []
+
+
+async def test_the_services_keep_each_appeals_timeline_as_they_move_it(app: Application) -> None:
+    notices, policy, hours = app.services.notices, app.services.appeals, timedelta(hours=1)
+    async with UnitOfWork(app.sessions) as uow:
+        resident = await stored_resident(uow, "telegram", "42")
+        appeal = await open_appeal(uow, policy, resident, "telegram", AppealDraft("ЖКХ", "Течёт крыша"), SUMMER)
+        await uow.commit()
+    number = appeal.number
+    steps = [
+        lambda uow: move_appeal(uow, notices, number, AppealStage.ACCEPTED, actor="staff:olga", now=SUMMER + hours),
+        lambda uow: move_appeal(uow, notices, number, AppealStage.IN_PROGRESS, actor="staff:olga",
+                                now=SUMMER + 2 * hours),
+        lambda uow: extend_resolution(uow, policy, notices, number, "Нужен подрядчик", actor="staff:ivan",
+                                      now=SUMMER + 3 * hours),
+        lambda uow: answer_appeal(uow, notices, number, "Крышу починим", actor="staff:ivan",
+                                  now=SUMMER + 3 * 24 * hours),
+        lambda uow: rate(uow, notices, resident, number, 2, SUMMER + 3 * 24 * hours),
+        lambda uow: reopen(uow, notices, resident, number, SUMMER + 4 * 24 * hours),
+        lambda uow: answer_appeal(uow, notices, number, "Починили", actor="staff:olga", now=SUMMER + 5 * 24 * hours),
+        lambda uow: rate(uow, notices, resident, number, 5, SUMMER + 6 * 24 * hours),  # and closes it
+    ]  # fmt: skip
+    for step in steps:
+        async with UnitOfWork(app.sessions) as uow:
+            await step(uow)
+            await uow.commit()
+
+    [timeline] = await timelines(app.sessions)
+
+    assert (timeline.stage, timeline.opened) == ("closed", berlin(2026, 7, 15, 12, 5, 30))
+    assert timeline.moved_to_accepted == berlin(2026, 7, 15, 13, 5, 30)
+    assert timeline.moved_to_in_progress == berlin(2026, 7, 19, 12, 5, 30)  # the last move there: the reopening
+    assert timeline.moved_to_answered == berlin(2026, 7, 20, 12, 5, 30)  # the second answer
+    assert timeline.moved_to_closed == timeline.finished == berlin(2026, 7, 21, 12, 5, 30)
+    assert timeline.first_response == berlin(2026, 7, 15, 13, 5, 30)
+    assert (timeline.extended, timeline.rating, timeline.rated) == (True, 5, berlin(2026, 7, 21, 12, 5, 30))
+    assert timeline.actors == "staff:ivan, staff:olga"  # not the resident, who reopened and closed it

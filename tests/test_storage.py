@@ -50,7 +50,7 @@ async def test_migrations_create_the_schema_the_models_describe(config: Config) 
     try:
         await upgrade(engine)
         await upgrade(engine)  # idempotent
-        assert await current_revision(engine) == "0015"
+        assert await current_revision(engine) == "0016"
 
         def inspect_schema(connection: Connection) -> tuple[set[str], list[object]]:
             tables = set(inspect(connection).get_table_names())
@@ -168,7 +168,7 @@ def test_db_upgrade_command_creates_the_sqlite_file(tmp_path: Path) -> None:
     config_path = write_config(tmp_path, "sqlite+aiosqlite:///state/bot.sqlite3")
     result = run_bot("--config", str(config_path), "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    assert "database schema revision: 0015" in result.stdout
+    assert "database schema revision: 0016" in result.stdout
     assert (tmp_path / "state" / "bot.sqlite3").stat().st_size > 0
 
 
@@ -190,7 +190,7 @@ async def test_a_database_user_who_may_not_create_extensions_still_gets_the_sche
     try:
         with caplog.at_level("WARNING"):
             await upgrade(engine)
-        assert await current_revision(engine) == "0015"
+        assert await current_revision(engine) == "0016"
         assert "pg_trgm could not be created (InsufficientPrivilegeError)" in caplog.text
         async with engine.connect() as connection:
             indexes = await connection.run_sync(lambda c: {i["name"] for i in inspect(c).get_indexes("appeals")})

@@ -98,6 +98,7 @@ async def open_appeal(
             AppealAttachment(platform=platform, platform_file_id=photo, created_at=now) for photo in draft.photos
         ],
         events=[AppealEvent(actor=RESIDENT_ACTOR, to_stage=AppealStage.NEW.value, created_at=now)],
+        actors="",
     )
     uow.appeals.add(appeal)
     return appeal
@@ -211,12 +212,13 @@ def clarified(appeal: Appeal, policy: AppealPolicy, now: datetime) -> None:
 
 def was_extended(appeal: Appeal) -> bool:
     """Whether the appeal's resolution deadline was extended already (59-FZ allows it once)."""
-    return any(event.kind == "extension" for event in appeal.events)
+    return appeal.extended_at is not None
 
 
 def _standing(appeal: Appeal, kind: str, actor: str, now: datetime, comment: str | None, **values: Any) -> AppealEvent:
     """An entry of the appeal's history that leaves its stage where it is (a hand-over, a message, an
-    extension)."""
+    extension); its actor joins the appeal's actors."""
+    _acted(appeal, actor)
     return AppealEvent(
         actor=actor,
         from_stage=appeal.stage,
@@ -244,6 +246,7 @@ async def extend_resolution(
         raise DomainError("an extension needs the current deadline and a reason")
     appeal.resolution_due_at = policy.calendar.add_days(appeal.resolution_due_at, EXTENSION_DAYS)
     appeal.updated_at = now
+    appeal.extended_at = now
     appeal.events.append(_standing(appeal, "extension", actor, now, reason))
     await notices.extended(uow, appeal, reason, now)
     return appeal
@@ -297,10 +300,17 @@ def _record(appeal: Appeal, record: StageMove) -> None:
     appeal.updated_at = record.at
     if appeal.first_response_at is None and record.from_stage is AppealStage.NEW:
         appeal.first_response_at = record.at
+    if record.to_stage is AppealStage.ACCEPTED:
+        appeal.accepted_at = record.at
+    if record.to_stage is AppealStage.IN_PROGRESS:
+        appeal.in_progress_at = record.at
     if record.to_stage is AppealStage.ANSWERED:
         appeal.answered_at = record.at
+    if record.to_stage is AppealStage.CLOSED:
+        appeal.reached_closed_at = record.at
     if record.to_stage in FINAL_STAGES:
         appeal.closed_at = record.at
+    _acted(appeal, record.actor)
     appeal.events.append(
         AppealEvent(
             actor=record.actor,
@@ -311,3 +321,10 @@ def _record(appeal: Appeal, record: StageMove) -> None:
             created_at=record.at,
         )
     )
+
+
+def _acted(appeal: Appeal, actor: str) -> None:
+    """Add `actor` to the appeal's sorted list of those who acted on it, unless it is the resident."""
+    names = appeal.actors.split(", ") if appeal.actors else []
+    if actor != RESIDENT_ACTOR and actor not in names:
+        appeal.actors = ", ".join(sorted([*names, actor]))
