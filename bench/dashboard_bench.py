@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import math
 import random
 import statistics
@@ -36,6 +35,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import appeal_policy, load_texts
+from bot.cli import settle_garbage_collector
 from bot.config import load_config
 from bot.dashboard import Dashboard
 from bot.report import settle
@@ -71,6 +71,7 @@ async def seed(url: str, count: int, days: int) -> None:
             category = rng.choice(list(categories))
             created = opened[n]
             stage = rng.choice(STAGES)
+            score = rng.randint(1, 5) if stage == "closed" else None
             responded = created + timedelta(hours=rng.uniform(0.5, 20)) if stage != "new" else None
             answered = created + timedelta(days=rng.uniform(1, 35)) if stage in ("answered", "closed") else None
             appeals.append(
@@ -94,14 +95,16 @@ async def seed(url: str, count: int, days: int) -> None:
                     "in_progress_at": responded if stage == "in_progress" else None,
                     "reached_closed_at": answered if stage == "closed" else None,
                     "actors": "staff:bench" if responded is not None else "",
+                    "last_score": score,
+                    "last_rated_at": answered if score is not None else None,
                 }
             )
             events.append({"appeal_id": n + 1, "actor": "resident", "to_stage": "new", "created_at": created})
             if responded is not None:
                 events.append({"appeal_id": n + 1, "actor": "staff:bench", "from_stage": "new", "to_stage": stage,
                                "created_at": responded})  # fmt: skip
-            if stage == "closed":
-                ratings.append({"appeal_id": n + 1, "score": rng.randint(1, 5), "created_at": answered})
+            if score is not None:
+                ratings.append({"appeal_id": n + 1, "score": score, "created_at": answered})
         async with engine.begin() as connection:
             await connection.execute(insert(Appeal), appeals)
             await connection.execute(insert(AppealEvent), events)
@@ -143,7 +146,7 @@ async def measure(url: str, requests: int) -> tuple[dict[str, list[float]], dict
 
     server = WebServer(WebSettings(host="127.0.0.1", port=0), {}, dashboard.routes())
     await server.start()
-    gc.freeze()  # as `python -m bot run` does once started (bot/cli.py)
+    settle_garbage_collector()  # as `python -m bot run` does once started
     base = f"http://127.0.0.1:{server.port}"
     timings: dict[str, list[float]] = {}
     stalls: dict[str, float] = {}

@@ -28,12 +28,24 @@ if TYPE_CHECKING:
     from bot.web import Endpoint, WebServer
 
 EXIT_OK = 0
+# Allocations between two collections of the youngest objects (Python's default is 700): a request that builds
+# 100,000 objects at once (an export) then meets a handful of collections instead of hundreds, and its time no
+# longer depends on whether a full collection fell into it (the 90-day export: 308-313 ms instead of 321-387).
+YOUNG_COLLECTION_ALLOCATIONS = 50_000
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 4  # the database cannot be reached
 EXIT_TOKEN = 5  # a platform refused the bot's token
 
 log = logging.getLogger("bot")
+
+
+def settle_garbage_collector() -> None:
+    """Once the bot has started. What start-up built (modules, models, the FAQ index) lives as long as the process:
+    the garbage collector no longer walks it on every full collection (0.1-0.2 s each under load); and it collects
+    young objects less often."""
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *gc.get_threshold()[1:])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,9 +275,7 @@ async def run_platforms(config: Config) -> int:
         keeper = MediaKeeper(app.sessions, store, downloaders)
         sweep = config.settings.notifications.sweep_interval
         background.append(asyncio.create_task(supervise("media store", lambda: keeper.run(sweep), give_up)))
-        # What start-up built (modules, models, the FAQ index) lives as long as the process: keep the garbage
-        # collector from walking it again on every full collection, which took 0.1-0.2 s each under load.
-        gc.freeze()
+        settle_garbage_collector()
         running = {name: asyncio.create_task(adapter.run(receiving)) for name, adapter in adapters.items()}
         log.info("running: %s; stop with SIGTERM or Ctrl-C", ", ".join(running))
         stopping = asyncio.create_task(stop.wait())

@@ -138,14 +138,17 @@ class Appeal(Base):
     clarification_asked_at: Mapped[datetime | None]  # staff wait for the resident: the first-response clock stops
     answered_at: Mapped[datetime | None]  # the last move to `answered`
     closed_at: Mapped[datetime | None]  # the last move to a final stage (closed or rejected)
-    # The rest of the history the exports show, kept here as the history grows (bot.services.appeals), so that
-    # they read one row per appeal however long its history: the last move to `accepted`, to `in_progress` and to
-    # `closed`, when the resolution deadline was extended, and who acted besides the resident (sorted, ", ").
+    # The rest of the history the exports show, kept here as the history grows (bot.services.appeals, .ratings),
+    # so that they read one row per appeal however long its history: the last move to `accepted`, to
+    # `in_progress` and to `closed`, when the resolution deadline was extended, who acted besides the resident
+    # (sorted, ", "), and the last rating's score and moment.
     accepted_at: Mapped[datetime | None]
     in_progress_at: Mapped[datetime | None]
     reached_closed_at: Mapped[datetime | None]
     extended_at: Mapped[datetime | None]
     actors: Mapped[str] = mapped_column(Text, server_default="")
+    last_score: Mapped[int | None] = mapped_column(SmallInteger)
+    last_rated_at: Mapped[datetime | None]
 
     attachments: Mapped[list[AppealAttachment]] = relationship(
         back_populates="appeal", cascade="all, delete-orphan", order_by="AppealAttachment.id"

@@ -445,18 +445,11 @@ class AppealRepository:
     ) -> AsyncIterator[list[AppealTimeline]]:
         """The timelines of the appeals opened in [start, end), oldest first, in batches, with their moments as
         wall-clock times in the IANA time zone `zone` and their deadlines judged at `now`. The database converts
-        and judges; the moments of the history are the appeal's own columns, so it reads one row per appeal
-        however long the histories: one query, one for the last ratings and one for the photos. Between batches
-        the event loop gets its turn: two years of a large city are 100,000 rows, and the bot must go on answering
-        residents while they are read."""
+        and judges; the moments of the history and the last rating are the appeal's own columns, so it reads one
+        row per appeal however long the histories: one query, and one for the photos. Between batches the event
+        loop gets its turn: two years of a large city are 100,000 rows, and the bot must go on answering residents
+        while they are read."""
         conditions = _opened(start, end, departments)
-        last_rating = (
-            select(Rating.appeal_id, func.max(Rating.id).label("id"))
-            .join(Appeal, Rating.appeal_id == Appeal.id)
-            .where(*conditions)
-            .group_by(Rating.appeal_id)
-            .subquery()
-        )
         moment, zone_name = literal(now, UTCDateTime()), literal(zone)  # one parameter each, however often used
 
         def local(column: Any) -> ColumnElement[datetime]:
@@ -476,28 +469,28 @@ class AppealRepository:
                 local(Appeal.reached_closed_at), local(Appeal.first_response_at), local(Appeal.first_response_due_at),
                 in_time(Appeal.first_response_at, Appeal.first_response_due_at),
                 local(Appeal.resolution_due_at), Appeal.extended_at.is_not(None),
-                in_time(resolved, Appeal.resolution_due_at), local(Appeal.closed_at), Rating.score,
-                local(Rating.created_at), Appeal.actors,
+                in_time(resolved, Appeal.resolution_due_at), local(Appeal.closed_at), Appeal.last_score,
+                local(Appeal.last_rated_at), Appeal.actors,
             )
-            .outerjoin(last_rating, last_rating.c.appeal_id == Appeal.id)
-            .outerjoin(Rating, Rating.id == last_rating.c.id)
             .where(*conditions)
             .order_by(Appeal.id)
         )  # fmt: skip
-        photos: dict[int, list[str | None]] = {}
-        attached = (
+        attached: dict[int, list[str | None]] = {}
+        paths = (
             select(AppealAttachment.appeal_id, AppealAttachment.media_path)
             .join(Appeal, AppealAttachment.appeal_id == Appeal.id).where(*conditions).order_by(AppealAttachment.id)
         )  # fmt: skip
-        for appeal_id, path in (await self._session.execute(attached)).all():
-            photos.setdefault(appeal_id, []).append(path)
-        no_photos: list[str | None] = []
+        for appeal_id, path in (await self._session.execute(paths)).all():
+            attached.setdefault(appeal_id, []).append(path)
+        # (how many, those kept) of each appeal with photos; most have none
+        photos = {appeal_id: (len(kept), tuple(filter(None, kept))) for appeal_id, kept in attached.items()}
+        no_photos: tuple[int, tuple[str, ...]] = (0, ())
         connection = await self._session.connection()  # Core rows: no ORM loading for plain columns
         for rows in (await connection.execute(query)).partitions(TIMELINE_BATCH):
             batch = []
             for id_, *columns in rows:
-                paths = photos.get(id_, no_photos)
-                batch.append(AppealTimeline._make((*columns, len(paths), tuple(path for path in paths if path))))
+                columns += photos.get(id_, no_photos)
+                batch.append(AppealTimeline._make(columns))
             yield batch
             await asyncio.sleep(0)
 

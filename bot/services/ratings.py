@@ -26,6 +26,7 @@ async def rate(uow: UnitOfWork, notices: Notices, resident_id: int, number: str,
     if await uow.ratings.latest(appeal.id, since=appeal.answered_at) is not None:
         raise RatingNotAllowed(f"the answer to {number} is rated already")
     uow.ratings.add(Rating(appeal_id=appeal.id, score=score, created_at=now))
+    appeal.last_score, appeal.last_rated_at = score, now
     if score >= CLOSES:
         await move_appeal(uow, notices, number, AppealStage.CLOSED, actor=RESIDENT_ACTOR, now=now)
     return appeal

@@ -1,6 +1,6 @@
 """the appeal keeps the moments of its history the exports show (the last move to accepted, in progress and
-closed; the extension) and who acted on it, so that an export reads one row per appeal instead of grouping every
-appeal's whole history; filled in here from the histories so far
+closed; the extension), who acted on it and its last rating, so that an export reads one row per appeal instead
+of grouping every appeal's whole history and ratings; filled in here from the histories so far
 
 Revision ID: 0016
 Revises: 0015
@@ -32,12 +32,18 @@ def upgrade() -> None:
         for column in MOMENTS:
             table.add_column(sa.Column(column, sa.DateTime(timezone=True), nullable=True))
         table.add_column(sa.Column("actors", sa.Text(), server_default="", nullable=False))
+        table.add_column(sa.Column("last_score", sa.SmallInteger(), nullable=True))
+        table.add_column(sa.Column("last_rated_at", sa.DateTime(timezone=True), nullable=True))
     moments = ", ".join(
         f"{column} = (SELECT max(created_at) FROM appeal_events WHERE appeal_id = appeals.id AND {which})"
         for column, which in MOMENTS.items()
     )
     connection = op.get_bind()
     connection.execute(sa.text(f"UPDATE appeals SET {moments}"))
+    last = "FROM ratings WHERE id = (SELECT max(id) FROM ratings WHERE appeal_id = appeals.id)"
+    connection.execute(
+        sa.text(f"UPDATE appeals SET last_score = (SELECT score {last}), last_rated_at = (SELECT created_at {last})")
+    )
     # Who acted, without repeats and sorted as bot.services.appeals sorts them (in Python: the engines' string
     # aggregates and collations order differently).
     rows = connection.execute(
@@ -54,5 +60,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("appeals") as table:
-        for column in [*MOMENTS, "actors"]:
+        for column in [*MOMENTS, "actors", "last_score", "last_rated_at"]:
             table.drop_column(column)
