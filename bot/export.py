@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import rustpy_xlsxwriter
@@ -17,14 +18,26 @@ from bot.texts import Texts
 from storage.uow import UnitOfWork
 
 Cell = str | int | datetime | None
-# The columns' headings (keys of texts, [export]), in the order of `table`'s rows.
-COLUMNS = (
-    "export.number", "export.category", "export.department", "export.stage", "export.opened",
-    "export.moved_accepted", "export.moved_in_progress", "export.moved_answered", "export.moved_closed",
-    "export.first_response", "export.first_response_due", "export.first_response_in_time",
-    "export.resolution_due", "export.extended", "export.resolved_in_time", "export.finished", "export.rating",
-    "export.rated", "export.photos", "export.photo_links", "export.actors",
-)  # fmt: skip
+# Each field of an appeal's timeline (storage.repositories.AppealTimeline, in its order) and the key of its
+# column's heading in the texts ([export]): a record is the timeline zipped with the headings.
+COLUMNS = {
+    "number": "export.number", "category": "export.category", "department": "export.department",
+    "stage": "export.stage", "opened": "export.opened", "moved_to_accepted": "export.moved_accepted",
+    "moved_to_in_progress": "export.moved_in_progress", "moved_to_answered": "export.moved_answered",
+    "moved_to_closed": "export.moved_closed", "first_response": "export.first_response",
+    "first_response_due": "export.first_response_due", "first_response_in_time": "export.first_response_in_time",
+    "resolution_due": "export.resolution_due", "extended": "export.extended",
+    "resolved_in_time": "export.resolved_in_time", "finished": "export.finished", "rating": "export.rating",
+    "rated": "export.rated", "actors": "export.actors", "photos": "export.photos",
+    "kept_photos": "export.photo_links",
+}  # fmt: skip
+
+
+class Table(NamedTuple):
+    """An export: the columns' headings, and a record per appeal with a value under each heading, in order."""
+
+    heading: list[str]
+    records: list[dict[str, Cell]]
 
 
 async def table(
@@ -37,37 +50,39 @@ async def table(
     now: datetime,
     media_url: str,
     departments: list[str] | None = None,
-) -> list[list[Cell]]:
-    """The heading, then one row per appeal opened in [start, end) (of `departments`, or all); times in the
+) -> Table:
+    """A record per appeal opened in [start, end) (of `departments`, or all), as they were filed; times in the
     municipality's time zone (spreadsheets know none); deadlines judged at `now`; photos as addresses under
     `media_url` (the dashboard's, which shows them to signed-in staff only)."""
     appeals = uow.appeals.timelines(start, end, zone=zone.key, now=now, departments=departments)
+    heading = [texts(key) for key in COLUMNS.values()]
+    column = dict(zip(COLUMNS, heading, strict=True))
+    stage, extended, links = column["stage"], column["extended"], column["kept_photos"]
+    first_in_time, resolved_in_time = column["first_response_in_time"], column["resolved_in_time"]
     verdict = {True: texts("export.met"), False: texts("export.missed"), None: ""}
-    extended = {True: texts("export.yes"), False: ""}
+    yes = {True: texts("export.yes"), False: ""}
     stages = {stage.value: texts(STAGE_TEXTS[stage]) for stage in AppealStage}
-    rows: list[list[Cell]] = [[texts(column) for column in COLUMNS]]
+    records: list[dict[str, Cell]] = []
     async for batch in appeals:
-        rows.extend(
-            [
-                appeal.number, appeal.category, appeal.department, stages[appeal.stage], appeal.opened,
-                appeal.moved_to_accepted, appeal.moved_to_in_progress, appeal.moved_to_answered,
-                appeal.moved_to_closed, appeal.first_response, appeal.first_response_due,
-                verdict[appeal.first_response_in_time], appeal.resolution_due, extended[appeal.extended],
-                verdict[appeal.resolved_in_time], appeal.finished, appeal.rating, appeal.rated, appeal.photos,
-                " ".join([f"{media_url}/{path}" for path in appeal.kept_photos]) if appeal.kept_photos else "",
-                appeal.actors,
-            ]
-            for appeal in batch
-        )  # fmt: skip
-    return rows
+        for appeal in batch:
+            # The fields as they are, then those shown in words (a hundred thousand records: made once each)
+            record: dict[str, Any] = dict(zip(heading, appeal, strict=True))
+            record[stage] = stages[appeal.stage]
+            record[first_in_time] = verdict[appeal.first_response_in_time]
+            record[extended] = yes[appeal.extended]
+            record[resolved_in_time] = verdict[appeal.resolved_in_time]
+            record[links] = " ".join([f"{media_url}/{path}" for path in appeal.kept_photos]) if appeal.photos else ""
+            records.append(record)
+    return Table(heading, records)
 
 
-def csv_bytes(table: list[list[Cell]]) -> bytes:
+def csv_bytes(table: Table) -> bytes:
     """UTF-8 with a byte order mark and ";" between fields, as Russian Excel opens it without asking."""
     text = io.StringIO(newline="")
     writer = csv.writer(text, delimiter=";")
-    for row in table:
-        writer.writerow([_text(cell) for cell in row])
+    writer.writerow(table.heading)
+    for record in table.records:
+        writer.writerow([_text(cell) for cell in record.values()])
     return text.getvalue().encode("utf-8-sig")
 
 
@@ -77,18 +92,16 @@ def _text(cell: Cell) -> str | int:
     return cell.isoformat(" ", "minutes") if isinstance(cell, datetime) else cell  # 2026-12-03 10:05
 
 
-def xlsx_bytes(table: list[list[Cell]], title: str) -> bytes:
+def xlsx_bytes(table: Table, title: str) -> bytes:
     """One sheet: a bold heading row, frozen; dates as dates; text as text (never a formula); columns wide enough
     to read."""
-    heading = [str(name) for name in table[0]]
     # A sheet's columns are the records' keys: with no appeal, one record of blanks still writes the heading.
-    # Made as the sheet takes them, not all at once: 100,000 of them are garbage the moment they are written.
-    records = (
-        (dict(zip(heading, row, strict=True)) for row in table[1:]) if len(table) > 1 else [dict.fromkeys(heading)]
-    )
+    # Handed over by a generator, whose steps run Python: the writer's thread then lets go of the interpreter
+    # every few milliseconds, and the event loop (the residents' chats) gets its turns meanwhile.
+    records = (record for record in table.records) if table.records else [dict.fromkeys(table.heading)]
     file = io.BytesIO()
     rustpy_xlsxwriter.write_worksheet(
         records, file, sheet_name=title[:31], freeze_row=1, bold_headers=True, datetime_format="dd.mm.yyyy hh:mm",
-        column_widths={name: max(12, min(40, len(name) + 2)) for name in heading},
+        column_widths={name: max(12, min(40, len(name) + 2)) for name in table.heading},
     )  # fmt: skip
     return file.getvalue()

@@ -134,7 +134,7 @@ async def report_command(args: argparse.Namespace, config: Config) -> int:
         appeals = await export.table(
             uow, texts, start=days.start, end=days.end, zone=zone, now=datetime.now(zone),
             media_url=media_url(config.settings.web.base_url),
-        ) if args.csv or args.xlsx else []  # fmt: skip
+        ) if args.csv or args.xlsx else export.Table([], [])  # fmt: skip
     if args.csv:
         await asyncio.to_thread(args.csv.write_bytes, export.csv_bytes(appeals))
     if args.xlsx:

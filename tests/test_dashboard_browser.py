@@ -157,7 +157,9 @@ async def test_staff_use_the_dashboard_in_a_browser(
         book = await asyncio.to_thread(openpyxl.load_workbook, saved)
         sheet = book.active
         assert sheet is not None
-        exported = {row[0]: (row[1], row[3], row[16], row[18]) for row in sheet.iter_rows(min_row=2, values_only=True)}
+        heading, *rows = sheet.iter_rows(values_only=True)
+        columns = [heading.index(name) for name in ("Тема", "Этап", "Оценка", "Фото")]
+        exported = {row[0]: tuple(row[column] for column in columns) for row in rows}
         assert exported == {
             numbers["lift"]: ("ЖКХ", "Закрыто", 5, 0),
             numbers["bench"]: ("Благоустройство", "Дан ответ", 2, 0),

@@ -23,6 +23,7 @@ from bot.services.appeal_stages import AppealStage
 from bot.services.appeals import AppealDraft, answer_appeal, move_appeal, open_appeal
 from storage.db import session_factory
 from storage.models import Appeal, OutboxMessage, Rating
+from storage.repositories import AppealTimeline
 from storage.uow import UnitOfWork
 from tests.conftest import appeals_opened_at, run_bot_beside, stored_resident, write_config
 
@@ -349,7 +350,8 @@ async def test_the_appeals_of_a_period_export_to_csv_and_xlsx(
 
 
 def test_an_exported_text_stays_text_never_a_formula_or_a_link() -> None:
-    table: list[list[export.Cell]] = [["Отдел", "Фото"], ['=HYPERLINK("http://evil")', "http://127.0.0.1/x.jpg"]]
+    record: dict[str, export.Cell] = {"Отдел": '=HYPERLINK("http://evil")', "Фото": "http://127.0.0.1/x.jpg"}
+    table = export.Table(list(record), [record])
     sheet = openpyxl.load_workbook(io.BytesIO(export.xlsx_bytes(table, "Обращения"))).active
     assert sheet is not None
     department, photo = sheet["A2"], sheet["B2"]
@@ -358,7 +360,13 @@ def test_an_exported_text_stays_text_never_a_formula_or_a_link() -> None:
 
 
 def test_an_export_of_a_period_without_appeals_still_has_its_heading() -> None:
-    sheet = openpyxl.load_workbook(io.BytesIO(export.xlsx_bytes([["Номер", "Тема"]], "Обращения"))).active
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(export.xlsx_bytes(export.Table(["Номер", "Тема"], []), "Обращения"))
+    ).active
     assert sheet is not None
     assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [["Номер", "Тема"]]
     assert sheet.freeze_panes == "A2"
+
+
+def test_the_export_has_a_column_for_each_field_of_a_timeline_in_its_order() -> None:
+    assert tuple(export.COLUMNS) == AppealTimeline._fields  # a record zips the headings with a timeline
