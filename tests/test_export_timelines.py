@@ -94,6 +94,8 @@ async def seed(sessions: async_sessionmaker) -> None:  # type: ignore[type-arg]
         event(1, SUMMER + hours, "staff:olga", "accepted"),
         event(1, SUMMER + 2 * hours, "staff:olga", "in_progress"),
         event(1, SUMMER + 3 * hours, "staff:ivan", "in_progress", kind="extension"),
+        event(1, SUMMER + 4 * hours, "staff:Ёлкина", "in_progress", kind="message"),
+        event(1, SUMMER + 5 * hours, "staff:Анна", "in_progress", kind="message"),
         event(1, SUMMER + 3 * 24 * hours, "staff:ivan", "answered"),
         event(1, SUMMER + 4 * 24 * hours, "resident", "in_progress"),
         event(1, SUMMER + 5 * 24 * hours, "staff:olga", "answered"),
@@ -146,7 +148,8 @@ async def test_an_upgraded_database_reads_each_appeals_timeline_from_its_history
         first_response_in_time=True, resolution_due=berlin(2026, 8, 14, 12, 5, 30), extended=True,
         resolved_in_time=True, finished=berlin(2026, 7, 21, 12, 5, 30),
         rating=5, rated=berlin(2026, 7, 21, 12, 5, 30),  # the last rating counts
-        actors="staff:ivan, staff:olga", photos=2, kept_photos=("ab/abc.jpg",),
+        # as the services keep them: by code point, whatever the database's collation
+        actors="staff:ivan, staff:olga, staff:Ёлкина, staff:Анна", photos=2, kept_photos=("ab/abc.jpg",),
     )  # fmt: skip
     assert (unanswered.first_response, unanswered.first_response_in_time) == (None, False)  # overdue at NOW
     assert unanswered.resolved_in_time is None  # due in 20 days

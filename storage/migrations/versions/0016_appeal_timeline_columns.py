@@ -34,18 +34,24 @@ def upgrade() -> None:
         table.add_column(sa.Column("actors", sa.Text(), server_default="", nullable=False))
         table.add_column(sa.Column("last_score", sa.SmallInteger(), nullable=True))
         table.add_column(sa.Column("last_rated_at", sa.DateTime(timezone=True), nullable=True))
-    moments = ", ".join(
-        f"{column} = (SELECT max(created_at) FROM appeal_events WHERE appeal_id = appeals.id AND {which})"
-        for column, which in MOMENTS.items()
-    )
-    connection = op.get_bind()
-    connection.execute(sa.text(f"UPDATE appeals SET {moments}"))
     last = "FROM ratings WHERE id = (SELECT max(id) FROM ratings WHERE appeal_id = appeals.id)"
-    connection.execute(
-        sa.text(f"UPDATE appeals SET last_score = (SELECT score {last}), last_rated_at = (SELECT created_at {last})")
-    )
-    # Who acted, without repeats and sorted as bot.services.appeals sorts them (in Python: the engines' string
-    # aggregates and collations order differently).
+    values = [
+        *(f"{column} = (SELECT max(created_at) FROM appeal_events WHERE appeal_id = appeals.id AND {which})"
+          for column, which in MOMENTS.items()),
+        f"last_score = (SELECT score {last})",
+        f"last_rated_at = (SELECT created_at {last})",
+    ]  # fmt: skip
+    connection = op.get_bind()
+    # Who acted, without repeats and sorted as bot.services.appeals sorts them: by code point, which is the "C"
+    # collation's order on PostgreSQL; SQLite's aggregate cannot order, so there they are joined here.
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        acted = f"SELECT DISTINCT actor FROM appeal_events WHERE appeal_id = appeals.id AND actor != '{RESIDENT}'"
+        aggregate = """string_agg(actor, ', ' ORDER BY actor COLLATE "C")"""
+        values.append(f"actors = coalesce((SELECT {aggregate} FROM ({acted}) AS acted), '')")
+    connection.execute(sa.text(f"UPDATE appeals SET {', '.join(values)}"))  # one pass: each row written once
+    if postgresql:
+        return
     rows = connection.execute(
         sa.text("SELECT DISTINCT appeal_id, actor FROM appeal_events WHERE actor != :resident"), {"resident": RESIDENT}
     )
@@ -53,9 +59,9 @@ def upgrade() -> None:
     for appeal_id, actor in rows:
         actors.setdefault(appeal_id, []).append(actor)
     update = sa.text("UPDATE appeals SET actors = :actors WHERE id = :id")
-    values = [{"id": appeal_id, "actors": ", ".join(sorted(names))} for appeal_id, names in actors.items()]
-    for start in range(0, len(values), BATCH):
-        connection.execute(update, values[start : start + BATCH])
+    joined = [{"id": appeal_id, "actors": ", ".join(sorted(names))} for appeal_id, names in actors.items()]
+    for start in range(0, len(joined), BATCH):
+        connection.execute(update, joined[start : start + BATCH])
 
 
 def downgrade() -> None:
