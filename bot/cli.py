@@ -28,14 +28,15 @@ if TYPE_CHECKING:
     from bot.web import Endpoint, WebServer
 
 EXIT_OK = 0
-# Allocations between two collections of the youngest objects (Python's default is 700): a request that builds
-# 100,000 objects at once (an export) then meets a handful of collections instead of hundreds, and its time no
-# longer depends on whether a full collection fell into it (the 90-day export: 308-313 ms instead of 321-387).
-YOUNG_COLLECTION_ALLOCATIONS = 50_000
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_DATABASE = 4  # the database cannot be reached
 EXIT_TOKEN = 5  # a platform refused the bot's token
+
+# Allocations between two collections of the youngest objects (Python's default is 700): a request that builds
+# 100,000 objects at once (an export) then meets a handful of collections instead of hundreds, and its time no
+# longer depends on whether a full collection fell into it (the 90-day export: 308-313 ms instead of 321-387).
+YOUNG_COLLECTION_ALLOCATIONS = 50_000
 
 log = logging.getLogger("bot")
 

@@ -71,7 +71,8 @@ async def table(
             record[first_in_time] = verdict[appeal.first_response_in_time]
             record[extended] = yes[appeal.extended]
             record[resolved_in_time] = verdict[appeal.resolved_in_time]
-            record[links] = " ".join([f"{media_url}/{path}" for path in appeal.kept_photos]) if appeal.photos else ""
+            kept = appeal.kept_photos
+            record[links] = " ".join([f"{media_url}/{path}" for path in kept]) if kept else ""
             records.append(record)
     return Table(heading, records)
 

@@ -1,7 +1,7 @@
 """SQL functions that PostgreSQL has and SQLite lacks, the same on both engines: a continuous percentile
 (PostgreSQL's `percentile_cont`), the seconds between two moments, and a moment as a time zone's wall-clock
-time. On SQLite the missing ones are Python functions registered on each
-connection. Reports and exports group, count and convert in SQL instead of reading every appeal into Python."""
+time. On SQLite the missing ones are Python functions registered on each connection. Reports and exports group,
+count and convert in SQL instead of reading every appeal into Python."""
 
 from __future__ import annotations
 
